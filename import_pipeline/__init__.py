@@ -1,0 +1,1 @@
+"""import_pipeline: bulk imports into PostgreSQL as partitioned, observable Dagster assets."""

@@ -1,0 +1,3 @@
+import dagster as dg
+
+regions = dg.StaticPartitionsDefinition(["north", "south", "east"])

@@ -1,0 +1,1 @@
+"""The loading engine: PostgreSQL connections, migrations and bulk writes. No Dagster here."""

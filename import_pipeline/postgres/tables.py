@@ -1,0 +1,71 @@
+"""Table inspection and reads used by the IO manager."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from import_pipeline.postgres.identifiers import table_identifier
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """A lazy reference to stored rows: a qualified table, optionally one or more partitions.
+
+    Downstream assets that must not load a whole table into memory ask for this instead of
+    a DataFrame and read it with `iter_rows` (or hand `where_sql` to their own statements).
+    """
+
+    table: str
+    partition_column: str | None = None
+    partition_keys: tuple[str, ...] = field(default_factory=tuple)
+
+    def filter(self) -> tuple[sql.Composable, list[Any]]:
+        """The WHERE condition selecting this reference's rows, and its parameters."""
+        if self.partition_column is None or not self.partition_keys:
+            return sql.SQL("TRUE"), []
+        return (
+            sql.SQL("{} = ANY(%s)").format(sql.Identifier(self.partition_column)),
+            [list(self.partition_keys)],
+        )
+
+
+def table_exists(conn: psycopg.Connection, table: str) -> bool:
+    """Whether `table` (qualified or on the search path) exists."""
+    return conn.execute("SELECT to_regclass(%s)", (table_identifier(table).as_string(conn),)).fetchone()[0] is not None
+
+
+def table_columns(conn: psycopg.Connection, table: str) -> list[tuple[str, str]]:
+    """`(column name, type)` of `table` in column order."""
+    return conn.execute(
+        """
+        SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
+        WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum
+        """,
+        (table_identifier(table).as_string(conn),),
+    ).fetchall()
+
+
+def iter_rows(
+    conn: psycopg.Connection, ref: TableRef, columns: Sequence[str] | None = None, batch_size: int = 10_000
+) -> Iterator[tuple[Any, ...]]:
+    """Yield the rows `ref` points at, fetched through a server-side cursor in batches."""
+    condition, params = ref.filter()
+    selected = sql.SQL(", ").join(map(sql.Identifier, columns)) if columns else sql.SQL("*")
+    query = sql.SQL("SELECT {} FROM {} WHERE {}").format(selected, table_identifier(ref.table), condition)
+    with conn.cursor(name=f"read_{id(ref):x}") as cur:
+        cur.itersize = batch_size
+        cur.execute(query, params)
+        yield from cur
+
+
+def read_rows(conn: psycopg.Connection, ref: TableRef) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """All rows `ref` points at, with the column names (for small tables)."""
+    condition, params = ref.filter()
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("SELECT * FROM {} WHERE {}").format(table_identifier(ref.table), condition), params)
+        return [d.name for d in cur.description], cur.fetchall()

@@ -1,0 +1,51 @@
+"""Plain record types shared by sources, the engine and the Dagster layer (no I/O here)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A source record that could not be imported, and where it was.
+
+    `line` and `offset` locate it in `source` (a file path or URL); either may be None
+    when the format has no such notion. `raw` holds the record's text, cut to a sane size.
+    """
+
+    source: str
+    reason: str
+    line: int | None = None
+    offset: int | None = None
+    raw: str | None = None
+
+    MAX_RAW_CHARS = 10_000
+
+    def __post_init__(self) -> None:
+        if self.raw is not None and len(self.raw) > self.MAX_RAW_CHARS:
+            object.__setattr__(self, "raw", self.raw[: self.MAX_RAW_CHARS] + "…")
+
+
+@dataclass
+class RowStream:
+    """Rows that must not be held in memory: column names and a one-shot iterator of tuples.
+
+    `types` are PostgreSQL type names, one per column (`"bigint"`, `"text"`, `"jsonb"`...);
+    when given, the engine writes binary COPY and can create the table if it is missing.
+    """
+
+    columns: Sequence[str]
+    rows: Iterable[Sequence[Any]]
+    types: Sequence[str] | None = None
+    rejects: list[Reject] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.types is not None and len(self.types) != len(self.columns):
+            raise ValueError(
+                f"RowStream has {len(self.columns)} columns but {len(self.types)} types"
+            )
+
+    def __iter__(self) -> Iterator[Sequence[Any]]:
+        return iter(self.rows)
