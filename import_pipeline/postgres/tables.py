@@ -69,3 +69,31 @@ def read_rows(conn: psycopg.Connection, ref: TableRef) -> tuple[list[str], list[
     with conn.cursor() as cur:
         cur.execute(sql.SQL("SELECT * FROM {} WHERE {}").format(table_identifier(ref.table), condition), params)
         return [d.name for d in cur.description], cur.fetchall()
+
+
+def create_table(
+    conn: psycopg.Connection,
+    table: str,
+    columns: Sequence[tuple[str, str]],
+    *,
+    primary_key: Sequence[str] = (),
+) -> None:
+    """Create `table` with `(name, type)` columns (types are trusted PostgreSQL type names,
+    never user input) and an optional primary key; replace it if it exists."""
+    parts = [sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(type_)) for name, type_ in columns]
+    if primary_key:
+        parts.append(sql.SQL("PRIMARY KEY ({})").format(sql.SQL(", ").join(map(sql.Identifier, primary_key))))
+    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table_identifier(table)))
+    conn.execute(sql.SQL("CREATE TABLE {} ({})").format(table_identifier(table), sql.SQL(", ").join(parts)))
+
+
+def create_schema(conn: psycopg.Connection, schema: str, *, replace: bool = False) -> None:
+    """Create `schema` if missing; with `replace`, drop it and everything in it first."""
+    if replace:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+
+
+def drop_schema(conn: psycopg.Connection, schema: str) -> None:
+    """Drop `schema` and everything in it, if it exists."""
+    conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))

@@ -1,0 +1,169 @@
+"""`import-pipeline`: start the UI, run the demo, apply migrations, run benchmarks.
+
+Every command that needs a database uses `IMPORT_PIPELINE_DATABASE_URL`, or starts the
+embedded server when it is unset. A server that cannot be reached ends the command with
+one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from import_pipeline.postgres.connect import (
+    DAGSTER_DATABASE,
+    DATABASE_URL_ENV,
+    HOME_ENV,
+    DatabaseUnavailable,
+    ensure_database,
+    home_dir,
+    redact,
+    resolve_database_url,
+    with_database,
+)
+from import_pipeline.postgres.migrate import MigrationError
+
+DAGSTER_STORAGE_URL_ENV = "IMPORT_PIPELINE_DAGSTER_STORAGE_URL"
+EXIT_UNAVAILABLE = 2
+
+
+def project_dir() -> Path | None:
+    """The folder holding `dagster.yaml` and `workspace.yaml`: the working folder, or the checkout."""
+    for candidate in (Path.cwd(), Path(__file__).resolve().parents[1]):
+        if (candidate / "dagster.yaml").is_file() and (candidate / "workspace.yaml").is_file():
+            return candidate
+    return None
+
+
+def prepare_environment() -> str:
+    """Resolve the database, apply migrations and export what Dagster's processes need.
+
+    Sets `IMPORT_PIPELINE_DATABASE_URL` (the embedded server's when none was configured),
+    `IMPORT_PIPELINE_DAGSTER_STORAGE_URL` (a `dagster` database on the embedded server, or
+    the same database as the imports on a configured one unless set), `IMPORT_PIPELINE_HOME`
+    and `DAGSTER_HOME`. Returns the database URL.
+    """
+    configured = os.environ.get(DATABASE_URL_ENV)
+    url = resolve_database_url()
+    if DAGSTER_STORAGE_URL_ENV not in os.environ:
+        if not configured:
+            ensure_database(url, DAGSTER_DATABASE)
+        storage = url if configured else with_database(url, DAGSTER_DATABASE)
+        os.environ[DAGSTER_STORAGE_URL_ENV] = dagster_storage_url(storage)
+    os.environ[DATABASE_URL_ENV] = url
+    os.environ[HOME_ENV] = str(home_dir())
+    project = project_dir()
+    if project is not None:
+        os.environ.setdefault("DAGSTER_HOME", str(project))
+    migrate(url)
+    return url
+
+
+def dagster_storage_url(url: str) -> str:
+    """`url` as dagster-postgres needs it: a SQLAlchemy URL naming the psycopg2 driver
+    (SQLAlchemy 2.1 would otherwise pick psycopg 3, whose NOTIFY dagster-postgres breaks)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("postgres", "postgresql", "postgresql+psycopg2"):
+        raise DatabaseUnavailable(
+            f"Dagster's storage needs a postgresql:// URL, got {redact(url)!r}; "
+            f"set {DATABASE_URL_ENV} (or {DAGSTER_STORAGE_URL_ENV}) as a URL"
+        )
+    return f"postgresql+psycopg2://{rest}"
+
+
+def migrate(url: str) -> list[str]:
+    import psycopg
+
+    from import_pipeline.postgres.migrate import apply_migrations
+
+    with psycopg.connect(url) as conn:
+        return apply_migrations(conn)
+
+
+def command_migrate(args: argparse.Namespace) -> int:
+    url = resolve_database_url()
+    applied = migrate(url)
+    print(f"{redact(url)}: applied {len(applied)} migration(s){': ' + ', '.join(applied) if applied else ''}")
+    return 0
+
+
+def command_up(args: argparse.Namespace) -> int:
+    url = prepare_environment()
+    project = project_dir()
+    if project is None:
+        raise DatabaseUnavailable("run `import-pipeline up` from the project folder (where dagster.yaml is)")
+    print(f"import database: {redact(url)}")
+    print(f"Dagster UI: http://{args.host}:{args.port}  (Ctrl-C stops the UI, the daemon and the embedded server)")
+    command = [sys.executable, "-m", "dagster", "dev", "-h", args.host, "-p", str(args.port), "-w", str(project / "workspace.yaml")]
+    child = subprocess.Popen(command, cwd=project)
+
+    def stop(signum: int, frame: object) -> None:
+        child.send_signal(signal.SIGINT)  # dagster dev shuts its webserver and daemon down on SIGINT
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        return child.wait()
+    finally:
+        if child.poll() is None:
+            child.terminate()
+            child.wait(timeout=30)
+
+
+def command_demo(args: argparse.Namespace) -> int:
+    prepare_environment()
+    from import_pipeline.demo import run_demo
+
+    return run_demo()
+
+
+def command_bench(args: argparse.Namespace) -> int:
+    url = resolve_database_url()
+    if args.family == "copy":
+        from import_pipeline.bench import copy_engine
+
+        copy_engine.run(url, rows=args.rows, repeat=args.repeat)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="import-pipeline", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("up", help="start the Dagster UI and daemon (and the embedded server if needed)")
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--port", type=int, default=3000)
+    up.set_defaults(run=command_up)
+
+    demo = commands.add_parser("demo", help="materialize the main job on sample data and print what it wrote")
+    demo.set_defaults(run=command_demo)
+
+    mig = commands.add_parser("migrate", help="apply the sql/ migrations")
+    mig.set_defaults(run=command_migrate)
+
+    bench = commands.add_parser("bench", help="measure throughput next to a raw COPY")
+    families = bench.add_subparsers(dest="family", required=True)
+    copy = families.add_parser("copy", help="engine copy_rows and merge vs raw COPY of narrow rows")
+    copy.add_argument("--rows", type=int, default=2_000_000)
+    copy.add_argument("--repeat", type=int, default=2, help="runs per measurement; the fastest is kept")
+    bench.set_defaults(run=command_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `import-pipeline` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (DatabaseUnavailable, MigrationError) as exc:
+        print(f"import-pipeline: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
