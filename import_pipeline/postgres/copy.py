@@ -55,7 +55,7 @@ def column_types(conn: psycopg.Connection, table: str, columns: Sequence[str]) -
     found = dict(
         conn.execute(
             """
-            SELECT attname, format_type(atttypid, atttypmod)
+            SELECT attname, format_type(atttypid, NULL)  -- no typmod: binary COPY needs base names
             FROM pg_attribute
             WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped
             """,

@@ -16,7 +16,7 @@ from psycopg import sql
 from import_pipeline.postgres.identifiers import split_table
 
 SECONDARY_INDEXES = """
-SELECT i.schemaname, i.indexname, i.indexdef
+SELECT i.schemaname, i.indexname, format('%%I.%%I', i.schemaname, i.indexname), i.indexdef
 FROM pg_indexes i
 WHERE i.schemaname = %s AND i.tablename = %s
   AND NOT EXISTS (
@@ -27,8 +27,8 @@ ORDER BY i.indexname
 """
 
 
-def secondary_indexes(conn: psycopg.Connection, table: str) -> list[tuple[str, str, str]]:
-    """`(schema, index name, CREATE INDEX statement)` for each index of `table` that no
+def secondary_indexes(conn: psycopg.Connection, table: str) -> list[tuple[str, str, str, str]]:
+    """`(schema, index name, qualified name, CREATE INDEX statement)` for each index of `table` that no
     primary-key, unique or exclusion constraint owns, in name order."""
     return conn.execute(SECONDARY_INDEXES, split_table(table)).fetchall()
 
@@ -70,16 +70,15 @@ def suspended_indexes(conn: psycopg.Connection, table: str) -> Iterator[list[str
     qualified = "{}.{}".format(*split_table(table))
     with conn.transaction():
         indexes = secondary_indexes(conn, table)
-        for schema, index, definition in indexes:
-            name = sql.Identifier(schema, index)
+        for schema, index, qualified_index, definition in indexes:
             conn.execute(
                 "INSERT INTO import_pipeline.suspended_indexes (index_name, table_name, definition)"
                 " VALUES (%s, %s, %s)",
-                (name.as_string(conn), qualified, definition),
+                (qualified_index, qualified, definition),
             )
-            conn.execute(sql.SQL("DROP INDEX {}").format(name))
+            conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(schema, index)))
     try:
-        yield [index for _, index, _ in indexes]
+        yield [index for _, index, _, _ in indexes]
     finally:
         if conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
             conn.rollback()

@@ -1,0 +1,15 @@
+"""Every definition of the code location loads and validates, as `dg check defs` would."""
+
+import dagster as dg
+
+from import_pipeline.definitions import defs
+
+
+def test_definitions_load_and_validate() -> None:
+    dg.Definitions.validate_loadable(defs)
+    keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert {"example/stations", "example/readings", "example/station_summary"} <= keys
+
+
+def test_importing_definitions_touches_no_database() -> None:
+    assert defs.resources["postgres"]._pool is None

@@ -1,0 +1,108 @@
+"""The IO manager writes and reads the example family through dg.materialize."""
+
+import dagster as dg
+import psycopg
+import pytest
+
+from import_pipeline.defs.example import assets
+from import_pipeline.defs.example.partitions import regions
+from import_pipeline.io_manager import PostgresBulkIOManager
+from import_pipeline.records import Reject, RowStream
+from import_pipeline.resources import PostgresResource
+
+ALL = [assets.stations, assets.readings, assets.station_summary]
+
+
+@pytest.fixture
+def resources(database_url: str) -> dict:
+    postgres = PostgresResource(url=database_url)
+    return {"postgres": postgres, "io_manager": PostgresBulkIOManager(postgres=postgres)}
+
+
+def metadata_of(result: dg.ExecuteInProcessResult, key: list[str]) -> dict:
+    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key.path == key]
+    return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+def materialize_all(resources: dict) -> list[dg.ExecuteInProcessResult]:
+    results = [dg.materialize(ALL, selection=[assets.stations], resources=resources)]
+    for key in regions.get_partition_keys():
+        results.append(dg.materialize(ALL, selection=[assets.readings], partition_key=key, resources=resources))
+    results.append(dg.materialize(ALL, selection=[assets.station_summary], resources=resources))
+    return results
+
+
+def test_example_family_end_to_end(resources: dict, database_url: str) -> None:
+    stations, north, south, east, summary = materialize_all(resources)
+
+    meta = metadata_of(stations, ["example", "stations"])
+    assert meta["rows_inserted"] == 6 and meta["dagster/row_count"] == 6 and meta["write_mode"] == "merge"
+    assert meta["rows_written"] == {"example.stations": 6} and meta["rows_rejected"] == 0
+    assert meta["seconds"] >= 0 and meta["rows_per_second"] >= 0
+    north_meta = metadata_of(north, ["example", "readings"])
+    assert north_meta["dagster/row_count"] == 2 * assets.HOURS and north_meta["rows_deleted"] == 0
+    assert metadata_of(summary, ["example", "station_summary"])["dagster/row_count"] == 6
+
+    with psycopg.connect(database_url) as conn:
+        per_region = conn.execute("SELECT region, count(*) FROM example.readings GROUP BY 1 ORDER BY 1").fetchall()
+        assert per_region == [("east", 96), ("north", 96), ("south", 96)]
+        assert conn.execute("SELECT sum(readings) FROM example.station_summary").fetchone() == (288,)
+        assert conn.execute("SELECT elevation_m FROM example.stations WHERE station_id = 'S2'").fetchone() == (None,)
+
+
+def test_rematerializing_changes_nothing(resources: dict, database_url: str) -> None:
+    materialize_all(resources)
+    with psycopg.connect(database_url) as conn:
+        before = conn.execute("SELECT station_id, observed_at, temperature_c FROM example.readings ORDER BY 1, 2").fetchall()
+    stations, north, *_ = materialize_all(resources)
+    assert metadata_of(stations, ["example", "stations"])["rows_unchanged"] == 6
+    assert metadata_of(north, ["example", "readings"])["rows_deleted"] == 96
+    with psycopg.connect(database_url) as conn:
+        after = conn.execute("SELECT station_id, observed_at, temperature_c FROM example.readings ORDER BY 1, 2").fetchall()
+    assert after == before
+
+
+def test_stream_rejects_are_recorded_and_replaced_on_rerun(resources: dict, database_url: str) -> None:
+    @dg.asset(key_prefix="example", metadata={"write_mode": "append", "table": "example.stations"})
+    def station_feed() -> RowStream:
+        rejects: list[Reject] = []
+
+        def rows():
+            yield ("X1", "Good", "north", 1)
+            rejects.append(Reject(source="feed.csv", reason="no station id", line=3, raw=",Bad,north,"))
+            yield ("X2", "Also good", "south", 2)
+
+        return RowStream(["station_id", "name", "region", "elevation_m"], rows(), rejects=rejects)
+
+    result = dg.materialize([station_feed], resources=resources)
+    assert metadata_of(result, ["example", "station_feed"])["rows_rejected"] == 1
+    with psycopg.connect(database_url) as conn:
+        conn.execute("DELETE FROM example.stations")
+        conn.commit()
+    dg.materialize([station_feed], resources=resources)
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM example.stations").fetchone() == (2,)
+        rejects = conn.execute("SELECT asset, source, line, reason FROM import_pipeline.rejects").fetchall()
+    assert rejects == [("example/station_feed", "feed.csv", 3, "no station id")]
+
+
+def test_missing_table_fails_with_a_clear_message(resources: dict) -> None:
+    @dg.asset(key_prefix="example")
+    def no_such_table() -> RowStream:
+        return RowStream(["a"], iter([(1,)]))
+
+    result = dg.materialize([no_such_table], resources=resources, raise_on_error=False)
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "table example.no_such_table does not exist" in str(failure.step_failure_data.error.message)
+
+
+def test_upstream_loads_as_dataframe(resources: dict) -> None:
+    materialize_all(resources)
+
+    @dg.asset(deps=[], ins={"stations": dg.AssetIn(key=assets.stations.key)})
+    def station_count(stations) -> None:
+        assert list(stations.columns) == ["station_id", "name", "region", "elevation_m"]
+        assert len(stations) == 6
+
+    assert dg.materialize([assets.stations, station_count], selection=[station_count], resources=resources).success

@@ -1,0 +1,44 @@
+"""Migrations apply once, in order, each in its own transaction, and refuse edited files."""
+
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from import_pipeline.postgres.migrate import MigrationError, apply_migrations, discover
+
+
+def test_project_migrations_apply_once(empty_database_url: str) -> None:
+    with psycopg.connect(empty_database_url) as conn:
+        applied = apply_migrations(conn)
+        assert applied == [m.name for m in discover()] and applied[0] == "001_engine.sql"
+        assert apply_migrations(conn) == []
+        recorded = conn.execute("SELECT name FROM import_pipeline.migrations ORDER BY name").fetchall()
+        assert [r[0] for r in recorded] == applied
+
+
+def write(folder: Path, name: str, text: str) -> None:
+    (folder / name).write_text(text, encoding="utf-8")
+
+
+def test_files_apply_in_order_and_an_edited_one_is_refused(empty_database_url: str, tmp_path: Path) -> None:
+    write(tmp_path, "002_second.sql", "INSERT INTO t VALUES (2);")
+    write(tmp_path, "001_first.sql", "CREATE TABLE t (n int); INSERT INTO t VALUES (1);")
+    write(tmp_path, "notes.sql", "this is not a migration and is ignored")
+    with psycopg.connect(empty_database_url) as conn:
+        assert apply_migrations(conn, tmp_path) == ["001_first.sql", "002_second.sql"]
+        write(tmp_path, "001_first.sql", "CREATE TABLE t (n bigint);")
+        with pytest.raises(MigrationError, match="001_first.sql was changed after it was applied"):
+            apply_migrations(conn, tmp_path)
+        assert conn.execute("SELECT n FROM t ORDER BY n").fetchall() == [(1,), (2,)]
+
+
+def test_a_failing_file_rolls_back_alone(empty_database_url: str, tmp_path: Path) -> None:
+    write(tmp_path, "001_ok.sql", "CREATE TABLE t (n int);")
+    write(tmp_path, "002_bad.sql", "CREATE TABLE u (n int); SELECT no_such_function();")
+    with psycopg.connect(empty_database_url) as conn:
+        with pytest.raises(MigrationError, match="002_bad.sql failed"):
+            apply_migrations(conn, tmp_path)
+        assert conn.execute("SELECT to_regclass('t') IS NOT NULL, to_regclass('u') IS NULL").fetchone() == (True, True)
+        names = conn.execute("SELECT name FROM import_pipeline.migrations").fetchall()
+        assert names == [("001_ok.sql",)]
