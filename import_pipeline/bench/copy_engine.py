@@ -1,7 +1,7 @@
 """`import-pipeline bench copy`: the engine's copy_rows and merge next to a raw COPY.
 
 All runs load the same N narrow rows (three bigint columns) into fresh tables of one
-definition, in this process, fastest of `repeat` runs each:
+definition, in this process, fastest of `repeat` interleaved rounds each:
 
 - raw COPY: the rows pre-rendered as COPY text in a file, streamed as `psql \\copy` would;
 - copy_rows: Python tuples through the engine's binary COPY;
@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import psycopg
 
-from import_pipeline.bench.report import Timing, best_of, peak_rss_mb, print_table
+from import_pipeline.bench.report import Timing, best_of_interleaved, peak_rss_mb, print_table
 from import_pipeline.postgres.copy import copy_rows, copy_text, merge_rows
 from import_pipeline.postgres.tables import create_schema, create_table, drop_schema
 
@@ -72,16 +72,18 @@ def run(url: str, rows: int, repeat: int = 2) -> list[Timing]:
             return rows
 
         try:
-            raw_timing = best_of("raw COPY (text file)", repeat, raw)
-            timings = [
-                raw_timing,
-                best_of("engine copy_rows (binary)", repeat, engine),
-                best_of("engine merge, all rows new", repeat, merge_new),
-                best_of("engine merge, all rows unchanged", repeat, merge_unchanged),
-            ]
+            timings = best_of_interleaved(
+                repeat,
+                [
+                    ("raw COPY (text file)", raw),
+                    ("engine copy_rows (binary)", engine),
+                    ("engine merge, all rows new", merge_new),
+                    ("engine merge, all rows unchanged", merge_unchanged),
+                ],
+            )
         finally:
             drop_schema(conn, SCHEMA)
     print(f"bench copy: {rows:,} rows of 3 bigint columns, best of {repeat}")
-    print_table(timings, raw_timing)
+    print_table(timings, timings[0])
     print(f"peak RSS: {peak_rss_mb():.0f} MiB")
     return timings

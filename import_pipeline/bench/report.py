@@ -26,17 +26,26 @@ class Timing:
         return self.rows / self.seconds if self.seconds > 0 else float("inf")
 
 
-def best_of(label: str, repeat: int, run: Callable[[], int]) -> Timing:
-    """Run `run` (which returns a row count) `repeat` times; keep the fastest run."""
-    best: Timing | None = None
+def timed(label: str, run: Callable[[], int]) -> Timing:
+    """Time one call of `run`, which returns the number of rows it handled."""
+    started = time.perf_counter()
+    rows = run()
+    return Timing(label, rows, time.perf_counter() - started)
+
+
+def best_of_interleaved(repeat: int, runs: list[tuple[str, Callable[[], int]]]) -> list[Timing]:
+    """Run every `(label, run)` in turn, `repeat` rounds; keep each label's fastest run.
+
+    Interleaving spreads the server's background work (checkpoints, autovacuum) over all
+    measurements instead of letting it land on whichever happens to run last.
+    """
+    best: dict[str, Timing] = {}
     for _ in range(repeat):
-        started = time.perf_counter()
-        rows = run()
-        timing = Timing(label, rows, time.perf_counter() - started)
-        if best is None or timing.seconds < best.seconds:
-            best = timing
-    assert best is not None
-    return best
+        for label, run in runs:
+            timing = timed(label, run)
+            if label not in best or timing.seconds < best[label].seconds:
+                best[label] = timing
+    return [best[label] for label, _ in runs]
 
 
 def print_table(timings: list[Timing], baseline: Timing) -> None:

@@ -15,8 +15,14 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.copy import LibpqWriter
 
 from import_pipeline.postgres.identifiers import column_list, table_identifier
+
+# Bytes handed to libpq before waiting for them to reach the server. psycopg's 1 MB default
+# costs ~10% on a unix socket (2M narrow rows: 1.84M vs 2.06M rows/s at 8 MB); a writer
+# thread (QueuedLibpqWriter) is slower still because encoding holds the GIL.
+FLUSH_BYTES = 4 * 1024 * 1024
 
 
 def copy_rows(
@@ -30,8 +36,8 @@ def copy_rows(
 
     With `types` (PostgreSQL type names, one per column) the copy is binary; without, it
     is text and PostgreSQL parses each value as its column's type. Memory stays bounded:
-    rows are encoded into 32 KB buffers that are sent as they fill. `None` is NULL.
-    (psycopg's queued writer thread measured slower here: encoding holds the GIL.)
+    rows are encoded into 32 KB buffers that are sent as they fill, waiting for the server
+    to drain them every `FLUSH_BYTES`. `None` is NULL.
     """
     binary = types is not None
     statement = sql.SQL("COPY {} ({}) FROM STDIN{}").format(
@@ -41,7 +47,7 @@ def copy_rows(
     )
     count = 0
     with conn.cursor() as cur:
-        with cur.copy(statement) as copy:
+        with cur.copy(statement, writer=LibpqWriter(cur, flush_threshold=FLUSH_BYTES)) as copy:
             if binary:
                 copy.set_types(list(types))
             write_row = copy.write_row
