@@ -33,6 +33,7 @@ def run_demo() -> int:
         result = dg.materialize(
             all_assets, selection=selected, partition_key=partition, resources=resources,
             instance=instance, raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         )
         if not result.success:
             print(f"demo: run {result.run_id} failed; see `import-pipeline up` for its logs")
@@ -41,5 +42,10 @@ def run_demo() -> int:
             meta = event.materialization.metadata
             rows = meta["dagster/row_count"].value if "dagster/row_count" in meta else "?"
             where = f" [{event.partition}]" if event.partition else ""
-            print(f"{event.asset_key.to_user_string()}{where}: {rows} rows written")
+            details = ", ".join(
+                f"{key.removeprefix('rows_')} {meta[key].value}"
+                for key in ("rows_inserted", "rows_updated", "rows_unchanged", "rows_deleted", "rows_rejected")
+                if key in meta
+            )
+            print(f"{event.asset_key.to_user_string()}{where}: {rows} rows written ({details})")
     return 0
