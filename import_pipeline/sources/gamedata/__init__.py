@@ -1,0 +1,1 @@
+"""Anarchy Online game dumps: items.json / nanos.json (JSON arrays), perks.json, symbiants.csv."""

@@ -1,0 +1,204 @@
+"""Stream the records of an item or nano dump (`items.json`, `nanos.json`) in bounded memory.
+
+A dump is one JSON array of item objects, usually on a single line, hundreds of MB long.
+`read_dump` decodes one element at a time from a bounded text buffer with the C JSON
+decoder, so records come out at C speed with their exact byte offset, and memory stays
+bounded by the buffer and the largest record. A malformed element becomes a `Reject`; the
+reader then resumes at the next object that decodes as an item (one with an `AOID`), so
+one bad record costs only itself. A truncated file yields the complete records and one
+reject for the tail.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from import_pipeline.records import Reject
+
+READ_CHARS = 4 * 1024 * 1024
+#: A record larger than this is rejected instead of growing the buffer without end.
+MAX_RECORD_CHARS = 64 * 1024 * 1024
+INT32 = (-(2**31), 2**31 - 1)
+#: An error this close to the end of the buffer may be a cut token, not bad JSON.
+CUT_MARGIN = 64
+
+_decoder = json.JSONDecoder()
+_SKIP = re.compile(r"[\s,]*")  # between elements
+_SPACE = re.compile(r"\s*")
+_NEXT_OBJECT = re.compile(r"[,\[]\s*\{")
+
+
+@dataclass(frozen=True)
+class DumpRecord:
+    """One item document from a dump, where it was, and its raw JSON text."""
+
+    source: str
+    offset: int
+    aoid: int
+    document: dict[str, Any]
+    raw: str
+
+
+class DumpFormatError(ValueError):
+    """The file is not a JSON array at all; nothing in it can be imported."""
+
+
+class _Buffer:
+    """Decoded text of a byte stream, read on demand.
+
+    `pos` is where unread text starts; `pos_byte` is its offset in the file. Text before
+    `pos` is dropped only when more is read, so consuming a record costs no copy.
+    """
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.text = ""
+        self.pos = 0
+        self.pos_byte = 0
+        self.eof = False
+
+    def fill(self) -> bool:
+        """Append the next block of text; False when the stream is exhausted."""
+        if self.eof:
+            return False
+        block = self.stream.read(READ_CHARS)
+        if not block:
+            # No rebase here: callers' indexes into the text must stay valid at the end.
+            self.eof = True
+            tail = self.decoder.decode(b"", final=True)
+            self.text += tail
+            return bool(tail)
+        self.text = self.text[self.pos:] + self.decoder.decode(block)
+        self.pos = 0
+        return True
+
+    def consume(self, index: int) -> None:
+        """Mark the text up to `index` as read."""
+        self.pos_byte = self.byte_offset(index)
+        self.pos = index
+
+    def byte_offset(self, index: int) -> int:
+        """The file offset of text index `index` (at or after `pos`)."""
+        return self.pos_byte + len(self.text[self.pos:index].encode("utf-8", errors="surrogatepass"))
+
+
+def read_dump(path: Path | str) -> Iterator[DumpRecord | Reject]:
+    """Yield every element of the dump at `path` as a `DumpRecord` or, if it cannot be one, a `Reject`.
+
+    Checks: the element is a JSON object with an integer `AOID`; `StatValues` is a list of
+    `{Stat, RawValue}` with 32-bit integers; no AOID repeats within the file (the second
+    one is rejected). Raises `DumpFormatError` when the file does not start a JSON array.
+    """
+    path = Path(path)
+    with path.open("rb") as stream:
+        yield from _read_stream(stream, str(path))
+
+
+def _read_stream(stream: BinaryIO, source: str) -> Iterator[DumpRecord | Reject]:
+    buf = _Buffer(stream)
+    buf.fill()
+    opening = _SKIP.match(buf.text).end()
+    if buf.text[opening:opening + 1] != "[":
+        raise DumpFormatError(f"{source}: not a JSON array (a dump starts with '[')")
+    buf.consume(opening + 1)
+    seen: set[int] = set()
+    while True:
+        index = _SKIP.match(buf.text, buf.pos).end()
+        if index == len(buf.text):
+            if not buf.fill():
+                yield Reject(source, "invalid JSON tail: the array is not closed", offset=buf.byte_offset(index))
+                return
+            continue
+        if buf.text[index] == "]":
+            return
+        try:
+            value, end = _decoder.raw_decode(buf.text, index)
+        except json.JSONDecodeError as exc:
+            if _maybe_cut(buf, exc):
+                # Possibly just cut by the end of the buffer (mid-string, mid-number,
+                # mid-literal like `nul`): read more and try again.
+                if len(buf.text) - index < MAX_RECORD_CHARS and buf.fill():
+                    continue
+                yield Reject(source, f"invalid JSON tail: {exc.msg}", offset=buf.byte_offset(index),
+                             raw=buf.text[index:index + 2000])
+                return
+            reason = f"invalid JSON: {exc.msg} at byte {buf.byte_offset(exc.pos)}"
+            buf.consume(index)
+            offset = buf.pos_byte
+            resume = _resume_after(buf)
+            yield Reject(source, reason, offset=offset, raw=buf.text[buf.pos:resume][:Reject.MAX_RAW_CHARS])
+            buf.consume(resume)
+            continue
+        offset = buf.byte_offset(index)
+        raw = buf.text[index:end]
+        buf.pos, buf.pos_byte = end, offset + len(raw.encode("utf-8", errors="surrogatepass"))
+        problem = record_problem(value)
+        if problem is None and value["AOID"] in seen:
+            problem = f"duplicate AOID {value['AOID']} in this file"
+        if problem:
+            yield Reject(source, problem, offset=offset, raw=raw)
+            continue
+        seen.add(value["AOID"])
+        yield DumpRecord(source=source, offset=offset, aoid=value["AOID"], document=value, raw=raw)
+
+
+def _maybe_cut(buf: _Buffer, exc: json.JSONDecodeError) -> bool:
+    """Whether a decode error may come from the buffer ending mid-token rather than bad JSON."""
+    return exc.pos >= len(buf.text) - CUT_MARGIN or exc.msg.startswith("Unterminated")
+
+
+def _resume_after(buf: _Buffer) -> int:
+    """Index of the next array element after the malformed one at `buf.pos`: the next object
+    that decodes to a dict with an `AOID` and is followed by `,` or `]`; end of text if none.
+
+    Works in offsets from `buf.pos`, which stay valid when reading more rebases the text.
+    """
+    skip = 1
+    while True:
+        match = _NEXT_OBJECT.search(buf.text, buf.pos + skip)
+        if match is None:
+            if len(buf.text) - buf.pos < MAX_RECORD_CHARS and buf.fill():
+                continue
+            return len(buf.text)
+        match_start = match.start() - buf.pos  # relative, so it survives a rebase
+        candidate = match.end() - 1
+        skip = candidate + 1 - buf.pos
+        try:
+            value, end = _decoder.raw_decode(buf.text, candidate)
+        except json.JSONDecodeError as exc:
+            if _maybe_cut(buf, exc) and len(buf.text) - buf.pos < MAX_RECORD_CHARS and buf.fill():
+                skip = match_start  # the candidate was cut by the buffer: try it again
+            continue
+        follower = _SPACE.match(buf.text, end).end()
+        if isinstance(value, dict) and "AOID" in value and buf.text[follower:follower + 1] in (",", "]", ""):
+            return candidate
+
+
+def _is_int32(value: Any) -> bool:
+    return type(value) is int and INT32[0] <= value <= INT32[1]
+
+
+def record_problem(value: Any) -> str | None:
+    """Why `value` cannot be imported as an item document, or None when it can."""
+    if not isinstance(value, dict):
+        return f"expected an object, got {type(value).__name__}"
+    if "AOID" not in value:
+        return "missing AOID"
+    if type(value["AOID"]) is not int:
+        return f"AOID must be an integer, got {value['AOID']!r}"
+    if not isinstance(value.get("Name", ""), str):
+        return "Name must be a string"
+    stats = value.get("StatValues") or []
+    if not isinstance(stats, list):
+        return "StatValues must be a list"
+    for stat in stats:
+        if not (isinstance(stat, dict) and _is_int32(stat.get("Stat")) and _is_int32(stat.get("RawValue"))):
+            return f"bad StatValues entry {stat!r}: Stat and RawValue must be 32-bit integers"
+    return None
