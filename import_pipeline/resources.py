@@ -10,7 +10,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 from pydantic import Field, PrivateAttr
 
-from import_pipeline.postgres.connect import resolve_database_url
+from import_pipeline.postgres.connect import check_connection, resolve_database_url
 from import_pipeline.postgres.migrate import apply_migrations
 
 
@@ -28,6 +28,8 @@ class PostgresResource(dg.ConfigurableResource):
     _pool: ConnectionPool | None = PrivateAttr(default=None)
 
     def _open_pool(self) -> ConnectionPool:
+        if self.url:
+            check_connection(self.url)
         url = self.url or resolve_database_url()
         if self.apply_migrations:
             with psycopg.connect(url) as conn:

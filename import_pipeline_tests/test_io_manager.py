@@ -106,3 +106,18 @@ def test_upstream_loads_as_dataframe(resources: dict) -> None:
         assert len(stations) == 6
 
     assert dg.materialize([assets.stations, station_count], selection=[station_count], resources=resources).success
+
+
+def test_unreachable_server_fails_the_step_with_one_clear_message() -> None:
+    postgres = PostgresResource(url="postgresql://nobody@127.0.0.1:1/none")
+    resources = {"postgres": postgres, "io_manager": PostgresBulkIOManager(postgres=postgres)}
+    result = dg.materialize([assets.stations], resources=resources, raise_on_error=False)
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    error, messages = failure.step_failure_data.error, []
+    while error is not None:  # Dagster wraps IO manager errors; ours is in the cause chain
+        messages.append((error.cls_name, error.message))
+        error = error.cause
+    assert any(
+        cls == "DatabaseUnavailable" and "cannot reach PostgreSQL at postgresql://nobody@127.0.0.1:1/none" in message
+        for cls, message in messages
+    ), messages
