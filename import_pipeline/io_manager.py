@@ -77,6 +77,9 @@ class PostgresBulkIOManager(dg.ConfigurableIOManager):
         mode = metadata.get("write_mode", "replace")
         if mode not in WRITE_MODES:
             raise dg.Failure(f"write_mode {mode!r} is not one of {', '.join(WRITE_MODES)}")
+        key = metadata.get("merge_key")
+        if mode == "merge" and not key:
+            raise dg.Failure("write_mode merge needs merge_key metadata (a list of columns)")
         stream = frame_rows(obj) if isinstance(obj, pd.DataFrame) else obj
         if not isinstance(stream, RowStream):
             raise dg.Failure(
@@ -90,9 +93,6 @@ class PostgresBulkIOManager(dg.ConfigurableIOManager):
             if not table_exists(conn, table):
                 raise dg.Failure(f"table {table} does not exist; declare it in a sql/NNN_*.sql migration")
             if mode == "merge":
-                key = metadata.get("merge_key")
-                if not key:
-                    raise dg.Failure("write_mode merge needs merge_key metadata (a list of columns)")
                 result = merge_rows(
                     conn, table, stream.columns, stream.rows, list(key),
                     hash_column=metadata.get("hash_column"), types=stream.types,
