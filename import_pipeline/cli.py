@@ -131,6 +131,15 @@ def command_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_generate(args: argparse.Namespace) -> int:
+    from import_pipeline.generate import gamedata
+
+    out = Path(args.out) if args.out else home_dir() / "generated" / "gamedata"
+    for dump in gamedata.generate(out, items=args.items, nanos=args.nanos, seed=args.seed):
+        print(f"{dump.path}: {dump.records:,} records, {dump.bytes / 1e6:,.1f} MB")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="import-pipeline", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -142,6 +151,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="materialize the main job on sample data and print what it wrote")
     demo.set_defaults(run=command_demo)
+
+    generate = commands.add_parser("generate", help="write realistic source files for benchmarks")
+    kinds = generate.add_subparsers(dest="kind", required=True)
+    game = kinds.add_parser("gamedata", help="items.json and nanos.json shaped like the real game dump")
+    game.add_argument("--items", type=int, default=156_771)
+    game.add_argument("--nanos", type=int, default=16_000)
+    game.add_argument("--seed", type=int, default=1)
+    game.add_argument("--out", help="folder to write into (default: $IMPORT_PIPELINE_HOME/generated/gamedata)")
+    generate.set_defaults(run=command_generate)
 
     mig = commands.add_parser("migrate", help="apply the sql/ migrations")
     mig.set_defaults(run=command_migrate)
