@@ -18,6 +18,7 @@ from psycopg import sql
 from psycopg.copy import LibpqWriter
 
 from import_pipeline.postgres.identifiers import column_list, table_identifier
+from import_pipeline.postgres.tables import table_columns
 
 # Bytes handed to libpq before waiting for them to reach the server. psycopg's 1 MB default
 # costs ~10% on a unix socket (2M narrow rows: 1.84M vs 2.06M rows/s at 8 MB); a writer
@@ -57,17 +58,8 @@ def copy_rows(
 
 
 def column_types(conn: psycopg.Connection, table: str, columns: Sequence[str]) -> list[str]:
-    """The declared PostgreSQL types of `columns` of `table`, for a binary `copy_rows`."""
-    found = dict(
-        conn.execute(
-            """
-            SELECT attname, format_type(atttypid, NULL)  -- no typmod: binary COPY needs base names
-            FROM pg_attribute
-            WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped
-            """,
-            (table_identifier(table).as_string(conn),),
-        ).fetchall()
-    )
+    """The PostgreSQL base types of `columns` of `table`, for a binary `copy_rows`."""
+    found = dict(table_columns(conn, table, base_types=True))
     missing = [c for c in columns if c not in found]
     if missing:
         raise ValueError(f"{table} has no column(s) {', '.join(missing)}")

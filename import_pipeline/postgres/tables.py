@@ -39,14 +39,18 @@ def table_exists(conn: psycopg.Connection, table: str) -> bool:
     return conn.execute("SELECT to_regclass(%s)", (table_identifier(table).as_string(conn),)).fetchone()[0] is not None
 
 
-def table_columns(conn: psycopg.Connection, table: str) -> list[tuple[str, str]]:
-    """`(column name, type)` of `table` in column order."""
+def table_columns(conn: psycopg.Connection, table: str, *, base_types: bool = False) -> list[tuple[str, str]]:
+    """`(column name, type)` of `table` in column order.
+
+    Types are as declared (`character varying(200)`), or with `base_types` without the
+    modifier (`character varying`), the names binary COPY needs.
+    """
     return conn.execute(
         """
-        SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
+        SELECT attname, format_type(atttypid, CASE WHEN %s THEN NULL ELSE atttypmod END) FROM pg_attribute
         WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum
         """,
-        (table_identifier(table).as_string(conn),),
+        (base_types, table_identifier(table).as_string(conn)),
     ).fetchall()
 
 
