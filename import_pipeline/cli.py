@@ -26,7 +26,7 @@ from import_pipeline.postgres.connect import (
     resolve_database_url,
     with_database,
 )
-from import_pipeline.postgres.migrate import MigrationError
+from import_pipeline.postgres.migrate import MigrationError, migrate_database
 
 DAGSTER_STORAGE_URL_ENV = "IMPORT_PIPELINE_DAGSTER_STORAGE_URL"
 EXIT_UNAVAILABLE = 2
@@ -40,13 +40,14 @@ def project_dir() -> Path | None:
     return None
 
 
-def prepare_environment() -> str:
+def prepare_environment(project: Path | None) -> str:
     """Resolve the database, apply migrations and export what Dagster's processes need.
 
     Sets `IMPORT_PIPELINE_DATABASE_URL` (the embedded server's when none was configured),
     `IMPORT_PIPELINE_DAGSTER_STORAGE_URL` (a `dagster` database on the embedded server, or
     the same database as the imports on a configured one unless set), `IMPORT_PIPELINE_HOME`
-    and `DAGSTER_HOME`. Returns the database URL.
+    and, when `project` (the folder of `dagster.yaml`) is known, `DAGSTER_HOME`. Returns the
+    database URL.
     """
     configured = os.environ.get(DATABASE_URL_ENV)
     url = resolve_database_url()
@@ -57,10 +58,9 @@ def prepare_environment() -> str:
         os.environ[DAGSTER_STORAGE_URL_ENV] = dagster_storage_url(storage)
     os.environ[DATABASE_URL_ENV] = url
     os.environ[HOME_ENV] = str(home_dir())
-    project = project_dir()
     if project is not None:
         os.environ.setdefault("DAGSTER_HOME", str(project))
-    migrate(url)
+    migrate_database(url)
     return url
 
 
@@ -76,27 +76,18 @@ def dagster_storage_url(url: str) -> str:
     return f"postgresql+psycopg2://{rest}"
 
 
-def migrate(url: str) -> list[str]:
-    import psycopg
-
-    from import_pipeline.postgres.migrate import apply_migrations
-
-    with psycopg.connect(url) as conn:
-        return apply_migrations(conn)
-
-
 def command_migrate(args: argparse.Namespace) -> int:
     url = resolve_database_url()
-    applied = migrate(url)
+    applied = migrate_database(url)
     print(f"{redact(url)}: applied {len(applied)} migration(s){': ' + ', '.join(applied) if applied else ''}")
     return 0
 
 
 def command_up(args: argparse.Namespace) -> int:
-    url = prepare_environment()
     project = project_dir()
     if project is None:
         raise DatabaseUnavailable("run `import-pipeline up` from the project folder (where dagster.yaml is)")
+    url = prepare_environment(project)
     print(f"import database: {redact(url)}")
     print(f"Dagster UI: http://{args.host}:{args.port}  (Ctrl-C stops the UI, the daemon and the embedded server)")
     command = [sys.executable, "-m", "dagster", "dev", "-h", args.host, "-p", str(args.port), "-w", str(project / "workspace.yaml")]
@@ -116,7 +107,7 @@ def command_up(args: argparse.Namespace) -> int:
 
 
 def command_demo(args: argparse.Namespace) -> int:
-    prepare_environment()
+    prepare_environment(project_dir())
     from import_pipeline.demo import run_demo
 
     return run_demo()

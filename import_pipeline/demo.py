@@ -6,6 +6,8 @@ shows them afterwards), or an ephemeral one when DAGSTER_HOME is not set.
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 
 from import_pipeline.definitions import defs
@@ -24,8 +26,6 @@ def run_plan() -> list[tuple[list[dg.AssetsDefinition], str | None]]:
 
 def run_demo() -> int:
     """Materialize every step of `run_plan`; print one line per materialization; 0 on success."""
-    import os
-
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     resources = defs.resources
     all_assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition)]

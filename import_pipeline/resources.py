@@ -11,7 +11,7 @@ from psycopg_pool import ConnectionPool
 from pydantic import Field, PrivateAttr
 
 from import_pipeline.postgres.connect import check_connection, resolve_database_url
-from import_pipeline.postgres.migrate import apply_migrations
+from import_pipeline.postgres.migrate import migrate_database
 
 
 class PostgresResource(dg.ConfigurableResource):
@@ -32,8 +32,7 @@ class PostgresResource(dg.ConfigurableResource):
             check_connection(self.url)
         url = self.url or resolve_database_url()
         if self.apply_migrations:
-            with psycopg.connect(url) as conn:
-                apply_migrations(conn)
+            migrate_database(url)
         pool = ConnectionPool(url, min_size=1, max_size=self.pool_max_size, open=False)
         pool.open(wait=True, timeout=30)
         return pool

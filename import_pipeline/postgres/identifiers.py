@@ -22,6 +22,11 @@ def split_table(table: str, default_schema: str = "public") -> tuple[str, str]:
     return (schema, name) if dot else (default_schema, schema)
 
 
+def qualified_name(table: str, default_schema: str = "public") -> str:
+    """`schema.name` of `table` as plain text (for records and messages, not for SQL)."""
+    return "{}.{}".format(*split_table(table, default_schema))
+
+
 def column_list(columns: Sequence[str], prefix: str | None = None) -> sql.Composed:
     """`"a", "b"` or, with a prefix, `"t"."a", "t"."b"`."""
     if prefix is None:

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 import psycopg
 from psycopg import sql
 
-from import_pipeline.postgres.identifiers import split_table
+from import_pipeline.postgres.identifiers import qualified_name, split_table
 
 SECONDARY_INDEXES = """
 SELECT i.schemaname, i.indexname, format('%%I.%%I', i.schemaname, i.indexname), i.indexdef
@@ -47,7 +47,7 @@ def restore_indexes(conn: psycopg.Connection, table: str | None = None) -> list[
             recorded = conn.execute(
                 "SELECT index_name, definition FROM import_pipeline.suspended_indexes"
                 " WHERE table_name = %s ORDER BY index_name",
-                ("{}.{}".format(*split_table(table)),),
+                (qualified_name(table),),
             ).fetchall()
         for name, definition in recorded:
             exists = conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()[0]
@@ -67,7 +67,7 @@ def suspended_indexes(conn: psycopg.Connection, table: str) -> Iterator[list[str
     time it exits. Key and unique constraints stay, so correctness checks still apply.
     """
     restore_indexes(conn, table)  # leftovers of a process that died mid-load
-    qualified = "{}.{}".format(*split_table(table))
+    qualified = qualified_name(table)
     with conn.transaction():
         indexes = secondary_indexes(conn, table)
         for schema, index, qualified_index, definition in indexes:

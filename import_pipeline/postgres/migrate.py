@@ -58,6 +58,12 @@ CREATE TABLE IF NOT EXISTS import_pipeline.migrations (
 """
 
 
+def migrate_database(url: str, directory: Path | None = None) -> list[str]:
+    """`apply_migrations` on a connection of its own to `url`; the names applied now."""
+    with psycopg.connect(url) as conn:
+        return apply_migrations(conn, directory)
+
+
 def apply_migrations(conn: psycopg.Connection, directory: Path | None = None) -> list[str]:
     """Apply the not yet applied migrations; return the names applied now, in order.
 

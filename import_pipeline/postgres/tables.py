@@ -94,7 +94,7 @@ def create_table(
 def create_schema(conn: psycopg.Connection, schema: str, *, replace: bool = False) -> None:
     """Create `schema` if missing; with `replace`, drop it and everything in it first."""
     if replace:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+        drop_schema(conn, schema)
     conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
 
 

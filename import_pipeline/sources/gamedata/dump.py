@@ -79,6 +79,10 @@ class _Buffer:
         self.pos = 0
         return True
 
+    def read_more(self, since: int) -> bool:
+        """`fill`, unless the text from index `since` already holds a record-size limit's worth."""
+        return len(self.text) - since < MAX_RECORD_CHARS and self.fill()
+
     def consume(self, index: int) -> None:
         """Mark the text up to `index` as read."""
         self.pos_byte = self.byte_offset(index)
@@ -124,7 +128,7 @@ def _read_stream(stream: BinaryIO, source: str) -> Iterator[DumpRecord | Reject]
             if _maybe_cut(buf, exc):
                 # Possibly just cut by the end of the buffer (mid-string, mid-number,
                 # mid-literal like `nul`): read more and try again.
-                if len(buf.text) - index < MAX_RECORD_CHARS and buf.fill():
+                if buf.read_more(index):
                     continue
                 yield Reject(source, f"invalid JSON tail: {exc.msg}", offset=buf.byte_offset(index),
                              raw=buf.text[index:index + 2000])
@@ -136,9 +140,10 @@ def _read_stream(stream: BinaryIO, source: str) -> Iterator[DumpRecord | Reject]
             yield Reject(source, reason, offset=offset, raw=buf.text[buf.pos:resume][:Reject.MAX_RAW_CHARS])
             buf.consume(resume)
             continue
-        offset = buf.byte_offset(index)
+        buf.consume(index)
+        offset = buf.pos_byte
         raw = buf.text[index:end]
-        buf.pos, buf.pos_byte = end, offset + len(raw.encode("utf-8", errors="surrogatepass"))
+        buf.consume(end)
         problem = record_problem(value)
         if problem is None and value["AOID"] in seen:
             problem = f"duplicate AOID {value['AOID']} in this file"
@@ -164,7 +169,7 @@ def _resume_after(buf: _Buffer) -> int:
     while True:
         match = _NEXT_OBJECT.search(buf.text, buf.pos + skip)
         if match is None:
-            if len(buf.text) - buf.pos < MAX_RECORD_CHARS and buf.fill():
+            if buf.read_more(buf.pos):
                 continue
             return len(buf.text)
         match_start = match.start() - buf.pos  # relative, so it survives a rebase
@@ -173,7 +178,7 @@ def _resume_after(buf: _Buffer) -> int:
         try:
             value, end = _decoder.raw_decode(buf.text, candidate)
         except json.JSONDecodeError as exc:
-            if _maybe_cut(buf, exc) and len(buf.text) - buf.pos < MAX_RECORD_CHARS and buf.fill():
+            if _maybe_cut(buf, exc) and buf.read_more(buf.pos):
                 skip = match_start  # the candidate was cut by the buffer: try it again
             continue
         follower = _SPACE.match(buf.text, end).end()
