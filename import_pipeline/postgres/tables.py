@@ -101,3 +101,8 @@ def create_schema(conn: psycopg.Connection, schema: str, *, replace: bool = Fals
 def drop_schema(conn: psycopg.Connection, schema: str) -> None:
     """Drop `schema` and everything in it, if it exists."""
     conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+def analyze_tables(conn: psycopg.Connection, tables: Sequence[str]) -> None:
+    """Refresh the planner statistics of `tables`, so queries right after a bulk load plan well."""
+    conn.execute(sql.SQL("ANALYZE {}").format(sql.SQL(", ").join(table_identifier(t) for t in tables)))

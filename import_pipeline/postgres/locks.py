@@ -1,0 +1,26 @@
+"""Advisory locks: serialize work that must not overlap, across processes and runs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+
+
+@contextmanager
+def advisory_lock(conn: psycopg.Connection, name: str) -> Iterator[None]:
+    """Hold the session-level advisory lock named `name` for the block, waiting for it if taken.
+
+    The lock belongs to the session, not to a transaction, so it spans the block's
+    commits; it is released when the block ends, and by the server if the session dies.
+    """
+    conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (name,))
+    try:
+        yield
+    finally:
+        if conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
+            conn.rollback()
+        conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (name,))
+        if not conn.autocommit and conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
+            conn.commit()
