@@ -188,3 +188,23 @@ def generate(out_dir: Path, items: int, nanos: int, seed: int = 1) -> list[Gener
         write_dump(out_dir / "items.json", records(items, nano=False, seed=seed)),
         write_dump(out_dir / "nanos.json", records(nanos, nano=True, seed=seed)),
     ]
+
+
+def changed(documents: Iterator[dict[str, Any]], fraction: float, seed: int = 1) -> Iterator[dict[str, Any]]:
+    """`documents` with about `fraction` of them edited as a new game patch would: a new
+    name suffix, the first stat's value moved by one, and a spell's first criterion (if
+    any) swapped for another. Deterministic by `seed`; the others pass through unchanged."""
+    rng = random.Random(f"{seed}:changed")
+    for document in documents:
+        if rng.random() < fraction:
+            document = json.loads(json.dumps(document))
+            document["Name"] = f"{document.get('Name') or ''} (patched)"
+            stats = document.get("StatValues") or []
+            if stats:
+                stats[0]["RawValue"] = (stats[0]["RawValue"] + 1) if stats[0]["RawValue"] < 2**31 - 1 else 0
+            for data in document.get("SpellData") or []:
+                for spell in data.get("Items") or []:
+                    if spell.get("Criteria"):
+                        spell["Criteria"][0] = {"Value1": 54, "Value2": rng.randint(1, 300), "Operator": 2}
+                        break
+        yield document
