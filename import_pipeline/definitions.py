@@ -3,6 +3,7 @@
 import dagster as dg
 
 from import_pipeline.defs.example.definitions import defs as example_defs
+from import_pipeline.defs.gamedata.definitions import defs as gamedata_defs
 from import_pipeline.io_manager import PostgresBulkIOManager
 from import_pipeline.resources import PostgresResource
 
@@ -10,5 +11,6 @@ postgres = PostgresResource()
 
 defs = dg.Definitions.merge(
     example_defs,
+    gamedata_defs,
     dg.Definitions(resources={"postgres": postgres, "io_manager": PostgresBulkIOManager(postgres=postgres)}),
 )

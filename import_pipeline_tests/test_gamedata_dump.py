@@ -9,13 +9,12 @@ from import_pipeline.records import Reject
 from import_pipeline.sources.gamedata import dump
 from import_pipeline.sources.gamedata.dump import DumpFormatError, DumpRecord, read_dump
 
-SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "gamedata" / "items_500.json"
+# A copy of shared/data/gamedata/items_500.json: 500 real records as the game dump writes them.
+SAMPLE = Path(__file__).resolve().parent / "data" / "gamedata" / "items_500.json"
 
 
 @pytest.fixture(scope="module")
 def sample() -> Path:
-    if not SAMPLE.exists():
-        pytest.skip(f"shared sample data not found at {SAMPLE}")
     return SAMPLE
 
 

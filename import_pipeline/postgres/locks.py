@@ -14,13 +14,20 @@ def advisory_lock(conn: psycopg.Connection, name: str) -> Iterator[None]:
 
     The lock belongs to the session, not to a transaction, so it spans the block's
     commits; it is released when the block ends, and by the server if the session dies.
+    Call it outside a transaction block; the block starts outside one too.
     """
     conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (name,))
+    _end_implicit_transaction(conn)
     try:
         yield
     finally:
         if conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
             conn.rollback()
         conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (name,))
-        if not conn.autocommit and conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
-            conn.commit()
+        _end_implicit_transaction(conn)
+
+
+def _end_implicit_transaction(conn: psycopg.Connection) -> None:
+    # Without autocommit the SELECT opened a transaction; end it so the block starts clean.
+    if not conn.autocommit and conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
+        conn.commit()

@@ -1,0 +1,157 @@
+"""gamedata assets: the dump phases of one dump kind (one pass), then perks and symbiants."""
+
+import dagster as dg
+
+from import_pipeline.defs.gamedata.partitions import dump_kinds
+from import_pipeline.defs.gamedata.resources import DUMP_FILES, PERKS_FILE, SYMBIANTS_FILE, GamedataFiles
+from import_pipeline.load.gamedata.dump import DumpImport, Progress, import_dump
+from import_pipeline.load.gamedata.perks import import_perks
+from import_pipeline.load.gamedata.symbiants import import_symbiants
+from import_pipeline.resources import PostgresResource
+
+GROUP = "gamedata"
+FAMILY_TAG = {"import_pipeline/family": "gamedata"}
+
+
+def key(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["gamedata", name])
+
+
+#: Each phase asset, the tables it writes, and what its foreign keys point at.
+PHASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "stat_values": (("stat_values",), ()),
+    "criteria": (("criteria",), ()),
+    "attack_defense": (("attack_defense", "attack_defense_attack", "attack_defense_defense"), ("stat_values",)),
+    "animation_mesh": (("animation_mesh",), ("stat_values",)),
+    "items": (("items",), ("attack_defense", "animation_mesh")),
+    "item_stats": (("item_stats",), ("items", "stat_values")),
+    "actions": (("actions", "action_criteria"), ("items", "criteria")),
+    "spells": (("spell_data", "item_spell_data", "spells", "spell_data_spells", "spell_criteria"), ("items", "criteria")),
+}
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            key(phase),
+            deps=[key(dep) for dep in deps],
+            partitions_def=dump_kinds,
+            group_name=GROUP,
+            kinds={"postgres"},
+            description=f"gamedata.{', gamedata.'.join(tables)}, from the items.json or nanos.json dump",
+        )
+        for phase, (tables, deps) in PHASES.items()
+    ],
+    partitions_def=dump_kinds,
+    can_subset=False,
+    name="gamedata_dump",
+    op_tags=FAMILY_TAG,
+)
+def gamedata_dump(context: dg.AssetExecutionContext, postgres: PostgresResource, gamedata_files: GamedataFiles):
+    """Import one dump (partition `items` or `nanos`) in one pass: every phase's tables are
+    written in the same transaction, so the phases materialize together."""
+    kind = context.partition_key
+    path = gamedata_files.path(DUMP_FILES[kind])
+
+    def report(progress: Progress) -> None:
+        eta = f", about {progress.eta_seconds:.0f} s left" if progress.eta_seconds is not None else ""
+        context.log.info(
+            f"{kind}: {progress.records:,} records, {progress.bytes_read / 1e6:,.0f} of "
+            f"{progress.total_bytes / 1e6:,.0f} MB, {progress.records_per_second:,.0f} records/s{eta}"
+        )
+
+    with postgres.connection() as conn:
+        result = import_dump(conn, path, kind, reject_asset="gamedata/items", run_id=context.run_id, progress=report)
+    context.log.info(_summary(result))
+    for phase, (tables, _) in PHASES.items():
+        yield dg.MaterializeResult(asset_key=key(phase), metadata=_phase_metadata(result, phase, tables))
+
+
+def _summary(result: DumpImport) -> str:
+    kept = f", {result.items_kept_absent} absent items kept because of rejects" if result.items_kept_absent else ""
+    return (
+        f"{result.kind}: {result.items_new} new, {result.items_changed} changed, {result.items_unchanged} unchanged, "
+        f"{result.items_removed} removed, {len(result.rejects)} rejected{kept} in {result.total_seconds:.1f} s"
+    )
+
+
+def _phase_metadata(result: DumpImport, phase: str, tables: tuple[str, ...]) -> dict:
+    written = sum(result.rows_written.get(t, 0) for t in tables)
+    metadata = {
+        "dagster/table_name": f"gamedata.{tables[0]}",
+        "rows_written": written,
+        "rows_deleted": sum(result.rows_deleted.get(t, 0) for t in tables),
+        "copy_seconds": round(sum(result.table_seconds.get(t, 0.0) for t in tables), 3),
+        "source": result.source,
+        "initial_load": result.initial_load,
+    }
+    if phase == "items":
+        seconds = result.total_seconds
+        metadata.update({
+            "items_new": result.items_new,
+            "items_changed": result.items_changed,
+            "items_unchanged": result.items_unchanged,
+            "items_removed": result.items_removed,
+            "items_kept_absent": result.items_kept_absent,
+            "rows_rejected": len(result.rejects),
+            "bytes_read": result.file_bytes,
+            "seconds": round(seconds, 3),
+            "items_per_second": round(result.records / seconds) if seconds else 0,
+            **{f"seconds_{name}": round(value, 3) for name, value in result.seconds.items()},
+        })
+    return metadata
+
+
+@dg.asset(
+    key=key("perks"),
+    deps=[key("items")],
+    group_name=GROUP,
+    kinds={"postgres"},
+    op_tags=FAMILY_TAG,
+)
+def perks(context: dg.AssetExecutionContext, postgres: PostgresResource, gamedata_files: GamedataFiles) -> dg.MaterializeResult:
+    """gamedata.perks from perks.json, linked to the imported items by AOID (replaced as a whole)."""
+    path = gamedata_files.path(PERKS_FILE)
+    with postgres.connection() as conn:
+        result = import_perks(conn, path, run_id=context.run_id)
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": result.perks,
+        "dagster/table_name": "gamedata.perks",
+        "rows_rejected": len(result.rejects),
+        "source": str(path),
+    })
+
+
+@dg.asset(
+    key=key("symbiants"),
+    deps=[key("items")],
+    group_name=GROUP,
+    kinds={"postgres"},
+    op_tags=FAMILY_TAG,
+)
+def symbiants(context: dg.AssetExecutionContext, postgres: PostgresResource, gamedata_files: GamedataFiles) -> dg.MaterializeResult:
+    """gamedata.mobs, sources and item_sources from symbiants.csv; refreshes gamedata.symbiant_items."""
+    path = gamedata_files.path(SYMBIANTS_FILE)
+    with postgres.connection() as conn:
+        result = import_symbiants(conn, path, run_id=context.run_id)
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": result.item_sources,
+        "dagster/table_name": "gamedata.item_sources",
+        "mobs": result.mobs,
+        "duplicates": result.duplicates,
+        "rows_rejected": len(result.rejects),
+        "source": str(path),
+    })
+
+
+dump_job = dg.define_asset_job(
+    "gamedata_dump_job",
+    selection=dg.AssetSelection.assets(*[key(phase) for phase in PHASES]),
+    partitions_def=dump_kinds,
+    tags=FAMILY_TAG,
+)
+extras_job = dg.define_asset_job(
+    "gamedata_extras_job",
+    selection=dg.AssetSelection.assets(key("perks"), key("symbiants")),
+    tags=FAMILY_TAG,
+)

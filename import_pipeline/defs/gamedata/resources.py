@@ -1,0 +1,36 @@
+"""Where gamedata source files land."""
+
+import os
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from import_pipeline.postgres.connect import home_dir
+
+LANDING_ENV = "IMPORT_PIPELINE_GAMEDATA_DIR"
+DUMP_FILES = {"items": "items.json", "nanos": "nanos.json"}
+PERKS_FILE = "perks.json"
+SYMBIANTS_FILE = "symbiants.csv"
+
+
+class GamedataFiles(dg.ConfigurableResource):
+    """The landing folder of the gamedata files: items.json, nanos.json, perks.json, symbiants.csv.
+
+    With no `landing_dir`, `IMPORT_PIPELINE_GAMEDATA_DIR` is used, else
+    `<IMPORT_PIPELINE_HOME>/landing/gamedata`.
+    """
+
+    landing_dir: str | None = Field(default=None, description="Folder the game files are dropped into")
+
+    def folder(self) -> Path:
+        """The landing folder (it may not exist yet)."""
+        configured = self.landing_dir or os.environ.get(LANDING_ENV)
+        return Path(configured) if configured else home_dir() / "landing" / "gamedata"
+
+    def path(self, name: str) -> Path:
+        """The path of file `name` in the landing folder; `dg.Failure` with a readable message if missing."""
+        path = self.folder() / name
+        if not path.is_file():
+            raise dg.Failure(description=f"{path} does not exist: drop {name} into {self.folder()} (or set {LANDING_ENV})")
+        return path

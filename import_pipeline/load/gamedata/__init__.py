@@ -1,0 +1,1 @@
+"""gamedata loads: item/nano dumps (`dump`), the perk table (`perks`), symbiant drops (`symbiants`)."""
