@@ -91,10 +91,11 @@ def copy_int4_columns(conn: psycopg.Connection, table: str, names: Sequence[str]
     The fast path for link and id tables: the data is encoded in bulk by
     `binary_int4_rows` and sent as one binary COPY. Every column must be `integer`.
     """
+    data = binary_int4_rows(columns)  # checked and encoded before the COPY starts
     statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(table_identifier(table), column_list(names))
     with conn.cursor() as cur, cur.copy(statement) as copy:
         copy.write(_BINARY_HEADER)
-        copy.write(binary_int4_rows(columns))
+        copy.write(data)
         copy.write(_BINARY_TRAILER)
     return len(columns[0]) if columns else 0
 

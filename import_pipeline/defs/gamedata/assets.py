@@ -61,7 +61,7 @@ def gamedata_dump(context: dg.AssetExecutionContext, postgres: PostgresResource,
         )
 
     with postgres.connection() as conn:
-        result = import_dump(conn, path, kind, reject_asset="gamedata/items", run_id=context.run_id, progress=report)
+        result = import_dump(conn, path, kind, reject_asset="gamedata/items", run_id=context.run.run_id, progress=report)
     context.log.info(_summary(result))
     for phase, (tables, _) in PHASES.items():
         yield dg.MaterializeResult(asset_key=key(phase), metadata=_phase_metadata(result, phase, tables))
@@ -113,7 +113,7 @@ def perks(context: dg.AssetExecutionContext, postgres: PostgresResource, gamedat
     """gamedata.perks from perks.json, linked to the imported items by AOID (replaced as a whole)."""
     path = gamedata_files.path(PERKS_FILE)
     with postgres.connection() as conn:
-        result = import_perks(conn, path, run_id=context.run_id)
+        result = import_perks(conn, path, run_id=context.run.run_id)
     return dg.MaterializeResult(metadata={
         "dagster/row_count": result.perks,
         "dagster/table_name": "gamedata.perks",
@@ -133,7 +133,7 @@ def symbiants(context: dg.AssetExecutionContext, postgres: PostgresResource, gam
     """gamedata.mobs, sources and item_sources from symbiants.csv; refreshes gamedata.symbiant_items."""
     path = gamedata_files.path(SYMBIANTS_FILE)
     with postgres.connection() as conn:
-        result = import_symbiants(conn, path, run_id=context.run_id)
+        result = import_symbiants(conn, path, run_id=context.run.run_id)
     return dg.MaterializeResult(metadata={
         "dagster/row_count": result.item_sources,
         "dagster/table_name": "gamedata.item_sources",
@@ -147,7 +147,6 @@ def symbiants(context: dg.AssetExecutionContext, postgres: PostgresResource, gam
 dump_job = dg.define_asset_job(
     "gamedata_dump_job",
     selection=dg.AssetSelection.assets(*[key(phase) for phase in PHASES]),
-    partitions_def=dump_kinds,
     tags=FAMILY_TAG,
 )
 extras_job = dg.define_asset_job(

@@ -1,0 +1,65 @@
+"""The normalizer alone: rows per table, interning, and all-or-nothing records."""
+
+import copy
+
+import pytest
+
+from import_pipeline.sources.gamedata.normalize import Interner, ItemRows, RecordError, row_count
+
+DOC = {
+    "AOID": 1, "Name": "Gun", "Description": "d",
+    "StatValues": [{"Stat": 54, "RawValue": 200}, {"Stat": 76, "RawValue": 3}, {"Stat": 54, "RawValue": 200}],
+    "AttackDefenseData": {"Attack": [{"Stat": 1, "RawValue": 2}], "Defense": []},
+    "AnimationMesh": {"Animation": {"Stat": 13, "RawValue": 5}, "Mesh": {"Stat": 12, "RawValue": 6}},
+    "ActionData": {"Actions": [{"Action": 3, "Criteria": [
+        {"Value1": 1, "Value2": 2, "Operator": 3}, {"Value1": 1, "Value2": 2, "Operator": 3}]}]},
+    "SpellData": [{"Event": 0, "Items": [{"SpellID": 9, "Target": 1, "TickCount": 1, "TickInterval": 0,
+                                         "SpellFormat": "f", "Criteria": [], "Stat": 4, "Amount": 5}]}],
+}
+
+
+def builder() -> ItemRows:
+    return ItemRows(Interner("stat_values", 2), Interner("criteria", 3), {})
+
+
+def test_rows_of_one_item() -> None:
+    rows = builder()
+    rows.add(10, DOC, b"{}", b"h", is_nano=False)
+    batch = rows.take()
+    assert {t: row_count(r) for t, r in batch.items()} == {
+        "stat_values": 5, "criteria": 1, "attack_defense": 1, "attack_defense_attack": 1,
+        "attack_defense_defense": 0, "animation_mesh": 1, "items": 1, "item_stats": 3, "actions": 1,
+        "action_criteria": 2, "spell_data": 1, "item_spell_data": 1, "spells": 1, "spell_data_spells": 1,
+        "spell_criteria": 0,
+    }
+    item = batch["items"][0]
+    assert item[:7] == (10, 1, "Gun", 200, 3, "d", False)
+    assert list(batch["action_criteria"][2]) == [0, 1]  # order kept, repeats kept
+    assert batch["spells"][0][1:] == (1, 1, 0, 9, "f", {"Stat": 4, "Amount": 5})
+    nano = builder()
+    nano.add(10, DOC, b"{}", b"h", is_nano=True)
+    assert nano.take()["items"][0][3] == 1  # nanos take no QL from stat 54
+
+
+@pytest.mark.parametrize("break_it, reason", [
+    (lambda d: d["ActionData"]["Actions"][0]["Criteria"].append({"Value1": "x", "Value2": 1, "Operator": 1}),
+     "32-bit"),
+    (lambda d: d["SpellData"][0].update(Event=2**33), "32-bit"),
+    (lambda d: d["SpellData"][0]["Items"][0].update(Target="me"), "32-bit"),
+    (lambda d: d["ActionData"]["Actions"][0].pop("Action"), "missing key 'Action'"),
+    (lambda d: d.update(Description=5), "Description"),
+])
+def test_a_bad_record_leaves_the_batch_and_interners_as_they_were(break_it, reason) -> None:
+    rows = builder()
+    rows.add(1, DOC, b"{}", b"h", is_nano=False)
+    bad = copy.deepcopy(DOC)
+    bad["StatValues"].append({"Stat": 999, "RawValue": 999})  # would be a new stat value
+    break_it(bad)
+    with pytest.raises(RecordError, match=reason):
+        rows.add(2, bad, b"{}", b"h", is_nano=False)
+    rows.add(3, DOC, b"{}", b"h", is_nano=False)
+    batch = rows.take()
+    assert [item[0] for item in batch["items"]] == [1, 3]
+    assert (999, 999) not in rows.stat_values.known
+    assert row_count(batch["stat_values"]) == 5 and row_count(batch["item_stats"]) == 6
+    assert list(batch["actions"][0]) == [1, 2]  # ids continue without a gap
