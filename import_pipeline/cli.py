@@ -119,6 +119,10 @@ def command_bench(args: argparse.Namespace) -> int:
         from import_pipeline.bench import copy_engine
 
         copy_engine.run(url, rows=args.rows, repeat=args.repeat)
+    elif args.family == "gamedata":
+        from import_pipeline.bench import gamedata
+
+        gamedata.run(url, items=args.items, seed=args.seed)
     return 0
 
 
@@ -160,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     copy = families.add_parser("copy", help="engine copy_rows and merge vs raw COPY of narrow rows")
     copy.add_argument("--rows", type=int, default=2_000_000)
     copy.add_argument("--repeat", type=int, default=2, help="runs per measurement; the fastest is kept")
+    game_bench = families.add_parser("gamedata", help="item dump import: clean, same again, 1%% changed, raw COPY")
+    game_bench.add_argument("--items", type=int, default=156_771)
+    game_bench.add_argument("--seed", type=int, default=1)
     bench.set_defaults(run=command_bench)
     return parser
 

@@ -47,8 +47,11 @@ LOCK_NAME = "import_pipeline.gamedata"
 #: Items per batch: rows of this many items are COPYed table by table, then the next batch.
 BATCH_ITEMS = 5_000
 #: A load is "initial" (indexes and foreign keys suspended) when the kind has no rows yet
-#: and the dump is expected to hold at least this many records and more than the tables do.
-BULK_MIN_RECORDS = 20_000
+#: and the dump is expected to hold at least this many records, and at least a quarter as
+#: many as the tables already hold: rebuilding the indexes over everything must cost less
+#: than maintaining them (and checking foreign keys) row by row for the new rows.
+BULK_MIN_RECORDS = 5_000
+BULK_MIN_SHARE = 0.25
 #: Average record size of a real dump, to estimate a dump's record count from its size.
 BYTES_PER_RECORD = 2_600
 PROGRESS_SECONDS = 5.0
@@ -147,7 +150,7 @@ def import_dump(
             kind_items, all_items = conn.execute(statement("gamedata", "item_counts"), {"is_nano": nano}).fetchone()
         if initial_load is None:
             expected = result.file_bytes // BYTES_PER_RECORD
-            initial_load = kind_items == 0 and expected >= BULK_MIN_RECORDS and expected > all_items
+            initial_load = kind_items == 0 and expected >= max(BULK_MIN_RECORDS, BULK_MIN_SHARE * all_items)
         result.initial_load = initial_load
         if initial_load:
             with bulk_load_mode(conn, TABLES) as mode:

@@ -1,0 +1,136 @@
+"""`import-pipeline bench gamedata`: the item dump import, clean and again, next to a raw COPY.
+
+In one process, against a scratch database (`import_pipeline_bench`, created for the run
+and dropped after it):
+
+1. clean import of a generated dump of N items (an initial load: secondary indexes and
+   foreign keys dropped, rebuilt afterwards and timed apart);
+2. re-import of the same dump (nothing changed);
+3. re-import of the dump with 1% of the items changed;
+4. raw COPY: the final rows of every table, exported in binary, COPYed into unindexed
+   copies of the tables: the server's speed for exactly these rows.
+
+Peak memory is reported for this process and for the parsing child process.
+"""
+
+from __future__ import annotations
+
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from import_pipeline.bench.report import peak_rss_mb
+from import_pipeline.generate.gamedata import changed, records, write_dump
+from import_pipeline.load.gamedata.dump import SCHEMA, DumpImport, import_dump
+from import_pipeline.postgres.connect import ensure_database, with_database
+from import_pipeline.postgres.migrate import migrate_database
+from import_pipeline.postgres.tables import create_schema, drop_schema
+from import_pipeline.sources.gamedata.normalize import COLUMNS
+
+DATABASE = "import_pipeline_bench"
+RAW_SCHEMA = "bench_raw"
+CHANGED_FRACTION = 0.01
+
+
+def _recreate_database(server_url: str) -> str:
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE)))
+    ensure_database(server_url, DATABASE)
+    url = with_database(server_url, DATABASE)
+    migrate_database(url)
+    return url
+
+
+def _child_peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def _print_import(label: str, result: DumpImport, wall: float) -> None:
+    write_seconds = result.seconds["stream"] + result.seconds["cleanup"] + result.seconds["commit"]
+    rebuild = result.seconds.get("index_rebuild", 0.0) + result.seconds.get("analyze", 0.0)
+    rows = sum(result.rows_written.values())
+    print(f"\n{label}: {result.records:,} items ({result.items_new:,} new, {result.items_changed:,} changed, "
+          f"{result.items_unchanged:,} unchanged, {result.items_removed:,} removed, {len(result.rejects)} rejected)")
+    print(f"  parse + write   {write_seconds:7.2f} s  {result.records / write_seconds:>9,.0f} items/s"
+          f"  {rows / write_seconds:>11,.0f} rows/s ({rows:,} rows)")
+    if rebuild:
+        print(f"  index rebuild   {result.seconds['index_rebuild']:7.2f} s   analyze {result.seconds['analyze']:.2f} s")
+    print(f"  total           {wall:7.2f} s  {result.records / wall:>9,.0f} items/s")
+    phases = ", ".join(f"{name} {value:.2f}" for name, value in result.seconds.items())
+    print(f"  phases (s): {phases}")
+    if result.rows_written:
+        print(f"  {'table':<24} {'rows':>11} {'copy s':>8} {'rows/s':>11}")
+        for table, count in result.rows_written.items():
+            seconds = result.table_seconds.get(table, 0.0)
+            rate = f"{count / seconds:>11,.0f}" if seconds else f"{'-':>11}"
+            print(f"  {table:<24} {count:>11,} {seconds:>8.2f} {rate}")
+
+
+def _raw_copy(url: str, scratch: Path) -> tuple[int, float, dict[str, tuple[int, float]]]:
+    """Export every table's rows in binary, then time COPYing them into unindexed copies."""
+    per_table: dict[str, tuple[int, float]] = {}
+    with psycopg.connect(url, autocommit=True) as conn:
+        create_schema(conn, RAW_SCHEMA, replace=True)
+        files = {}
+        # Same columns, storage and compression (lz4 for documents), no indexes or constraints.
+        like = "INCLUDING STORAGE INCLUDING COMPRESSION" if conn.info.server_version >= 140000 else "INCLUDING STORAGE"
+        for table in COLUMNS:
+            target = sql.Identifier(RAW_SCHEMA, table)
+            conn.execute(sql.SQL("CREATE TABLE {} (LIKE {} {})").format(
+                target, sql.Identifier(SCHEMA, table), sql.SQL(like)))
+            path = scratch / f"{table}.copy"
+            with path.open("wb") as out, conn.cursor().copy(
+                sql.SQL("COPY {} TO STDOUT (FORMAT BINARY)").format(sql.Identifier(SCHEMA, table))
+            ) as copy:
+                for chunk in copy:
+                    out.write(chunk)
+            files[table] = path
+        total_rows, started = 0, time.perf_counter()
+        with conn.transaction():
+            for table, path in files.items():
+                table_started = time.perf_counter()
+                with path.open("rb") as source, conn.cursor().copy(
+                    sql.SQL("COPY {} FROM STDIN (FORMAT BINARY)").format(sql.Identifier(RAW_SCHEMA, table))
+                ) as copy:
+                    while chunk := source.read(1 << 20):
+                        copy.write(chunk)
+                count = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
+                    sql.Identifier(RAW_SCHEMA, table))).fetchone()[0]
+                per_table[table] = (count, time.perf_counter() - table_started)
+                total_rows += count
+        seconds = time.perf_counter() - started
+        drop_schema(conn, RAW_SCHEMA)
+    return total_rows, seconds, per_table
+
+
+def run(server_url: str, items: int, seed: int = 1) -> None:
+    """Generate the dumps, run the four measurements and print them."""
+    with tempfile.TemporaryDirectory(prefix="bench-gamedata-") as scratch_dir:
+        scratch = Path(scratch_dir)
+        print(f"generating {items:,} items (seed {seed}) and a copy with {CHANGED_FRACTION:.0%} changed ...")
+        dump = write_dump(scratch / "items.json", records(items, nano=False, seed=seed))
+        changed_dump = write_dump(scratch / "items_changed.json",
+                                  changed(records(items, nano=False, seed=seed), CHANGED_FRACTION, seed))
+        print(f"  {dump.path.name}: {dump.bytes / 1e6:,.1f} MB; {changed_dump.path.name}: {changed_dump.bytes / 1e6:,.1f} MB")
+        url = _recreate_database(server_url)
+        with psycopg.connect(url) as conn:
+            runs = [("clean import", dump.path), ("re-import, same dump", dump.path),
+                    (f"re-import, {CHANGED_FRACTION:.0%} changed", changed_dump.path)]
+            for label, path in runs:
+                started = time.perf_counter()
+                result = import_dump(conn, path, "items")
+                _print_import(label, result, time.perf_counter() - started)
+            # Back to the clean dump's rows for the raw baseline.
+            import_dump(conn, dump.path, "items")
+        rows, seconds, per_table = _raw_copy(url, scratch)
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(DATABASE)))
+        print(f"\nraw COPY of the final rows into unindexed tables: {rows:,} rows in {seconds:.2f} s "
+              f"= {rows / seconds:,.0f} rows/s, {items / seconds:,.0f} items/s")
+        for table, (count, table_seconds) in per_table.items():
+            print(f"  {table:<24} {count:>11,} {table_seconds:>8.2f} {count / table_seconds if table_seconds else 0:>11,.0f}")
+        print(f"\npeak RSS: this process {peak_rss_mb():,.0f} MiB, parsing child {_child_peak_rss_mb():,.0f} MiB")
