@@ -1,4 +1,7 @@
-"""`import-pipeline demo`: materialize the main job on bundled sample data, headless.
+"""`import-pipeline demo`: materialize the main jobs on sample data, headless.
+
+The example family, then the gamedata family on small generated dumps (3,000 items, 600
+nanos, perks and symbiant drops) written once into `$IMPORT_PIPELINE_HOME/demo/gamedata`.
 
 Runs go into the Dagster instance that `dagster.yaml` describes (so `import-pipeline up`
 shows them afterwards), or an ephemeral one when DAGSTER_HOME is not set.
@@ -7,27 +10,53 @@ shows them afterwards), or an ephemeral one when DAGSTER_HOME is not set.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import dagster as dg
 
 from import_pipeline.definitions import defs
+from import_pipeline.postgres.connect import home_dir
+
+
+DEMO_ITEMS = 3_000
+DEMO_NANOS = 600
 
 
 def run_plan() -> list[tuple[list[dg.AssetsDefinition], str | None]]:
     """What the demo materializes, in dependency order: (assets, partition key) per run."""
     from import_pipeline.defs.example import assets as example
     from import_pipeline.defs.example.partitions import regions
+    from import_pipeline.defs.gamedata import assets as gamedata
+    from import_pipeline.defs.gamedata.partitions import dump_kinds
 
     plan: list[tuple[list[dg.AssetsDefinition], str | None]] = [([example.stations], None)]
     plan += [([example.readings], key) for key in regions.get_partition_keys()]
     plan.append(([example.station_summary], None))
+    plan += [([gamedata.gamedata_dump], kind) for kind in dump_kinds.get_partition_keys()]
+    plan.append(([gamedata.perks, gamedata.symbiants], None))
     return plan
+
+
+def prepare_gamedata(folder: Path) -> None:
+    """Write small generated gamedata files into `folder` (the demo's landing folder), once."""
+    from import_pipeline.generate import gamedata
+
+    if (folder / "symbiants.csv").exists():
+        return
+    gamedata.generate(folder, items=DEMO_ITEMS, nanos=DEMO_NANOS)
+    aoids = [doc["AOID"] for doc in gamedata.records(DEMO_ITEMS, nano=False, seed=1)]
+    gamedata.write_perks(folder / "perks.json", aoids[:60])
+    gamedata.write_symbiants(folder / "symbiants.csv", aoids[-120:])
 
 
 def run_demo() -> int:
     """Materialize every step of `run_plan`; print one line per materialization; 0 on success."""
+    from import_pipeline.defs.gamedata.resources import GamedataFiles
+
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    resources = defs.resources
+    landing = home_dir() / "demo" / "gamedata"
+    prepare_gamedata(landing)
+    resources = {**defs.resources, "gamedata_files": GamedataFiles(landing_dir=str(landing))}
     all_assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition)]
     for selected, partition in run_plan():
         result = dg.materialize(
@@ -40,11 +69,12 @@ def run_demo() -> int:
             return 1
         for event in result.get_asset_materialization_events():
             meta = event.materialization.metadata
-            rows = meta["dagster/row_count"].value if "dagster/row_count" in meta else "?"
+            rows = next((meta[k].value for k in ("dagster/row_count", "rows_written") if k in meta), "?")
             where = f" [{event.partition}]" if event.partition else ""
             details = ", ".join(
                 f"{key.removeprefix('rows_')} {meta[key].value}"
-                for key in ("rows_inserted", "rows_updated", "rows_unchanged", "rows_deleted", "rows_rejected")
+                for key in ("rows_inserted", "rows_updated", "rows_unchanged", "rows_deleted", "rows_rejected",
+                            "items_new", "items_changed", "items_unchanged", "items_removed")
                 if key in meta
             )
             print(f"{event.asset_key.to_user_string()}{where}: {rows} rows written ({details})")

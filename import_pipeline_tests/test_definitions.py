@@ -9,6 +9,11 @@ def test_definitions_load_and_validate() -> None:
     dg.Definitions.validate_loadable(defs)
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
     assert {"example/stations", "example/readings", "example/station_summary"} <= keys
+    phases = ("stat_values", "criteria", "items", "item_stats", "attack_defense", "animation_mesh", "actions",
+              "spells", "perks", "symbiants")
+    assert {f"gamedata/{phase}" for phase in phases} <= keys
+    assert defs.resolve_sensor_def("gamedata_landing_sensor")
+    assert defs.resolve_job_def("gamedata_dump_job")
 
 
 def test_importing_definitions_touches_no_database() -> None:

@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from import_pipeline.defs.gamedata.assets import dump_job, extras_job, gamedata_dump, key, perks, symbiants
+from import_pipeline.defs.gamedata.checks import no_orphan_rows
 from import_pipeline.defs.gamedata.resources import GamedataFiles
 from import_pipeline.defs.gamedata.sensors import gamedata_landing_sensor
 from import_pipeline.load.gamedata.dump import import_dump
@@ -136,6 +137,20 @@ def test_dump_asset_materializes_every_phase_with_metadata(database_url: str, la
     metadata = metadata_by_key(again)
     assert metadata[key("items")]["items_unchanged"].value == 500
     assert metadata[key("item_stats")]["rows_written"].value == 0
+
+
+def test_orphan_check_passes_after_imports(database_url: str, landing: Path) -> None:
+    shutil.copy(SAMPLE, landing / "items.json")
+    result = dg.materialize([gamedata_dump, no_orphan_rows], resources=resources(database_url, landing),
+                            partition_key="items")
+    evaluations = result.get_asset_check_evaluations()
+    assert [e.passed for e in evaluations] == [True]
+    with psycopg.connect(database_url) as conn:
+        conn.execute("INSERT INTO gamedata.criteria (value1, value2, operator) VALUES (-1, -1, -1)")
+    failed = dg.materialize([gamedata_dump, no_orphan_rows], resources=resources(database_url, landing),
+                            selection=dg.AssetSelection.checks(no_orphan_rows))
+    evaluation = failed.get_asset_check_evaluations()[0]
+    assert not evaluation.passed and evaluation.metadata["orphan_criteria"].value == 1
 
 
 def test_missing_dump_fails_with_a_readable_message(database_url: str, landing: Path) -> None:

@@ -208,3 +208,42 @@ def changed(documents: Iterator[dict[str, Any]], fraction: float, seed: int = 1)
                         spell["Criteria"][0] = {"Value1": 54, "Value2": rng.randint(1, 300), "Operator": 2}
                         break
         yield document
+
+
+PERK_SERIES = ("Accumulator", "Acquisition", "Bio Shielding", "Combat Awareness", "Deadeye", "Energize")
+PROFESSION_NAMES = ("Soldier", "Martial Artist", "Engineer", "Fixer", "Agent", "Adventurer", "Trader",
+                    "Bureaucrat", "Enforcer", "Doctor", "Nano-Technician", "Meta-Physicist", "Keeper", "Shade")
+
+
+def write_perks(path: Path, aoids: list[int], seed: int = 1) -> int:
+    """Write a `perks.json` (column-oriented, as the real one) for the items `aoids`; return its row count."""
+    rng = random.Random(f"{seed}:perks")
+    values = []
+    for n, aoid in enumerate(aoids):
+        values.append([
+            aoid, PERK_SERIES[n // 10 % len(PERK_SERIES)], n % 10 + 1, rng.choice(("SL", "SL", "AI", "LE")),
+            rng.sample(PROFESSION_NAMES, rng.choice((0, 1, 1, 2, 3))), rng.sample(("Solitus", "Opifex", "Nanomage", "Atrox"),
+                                                                       rng.choice((0, 0, 0, 1))),
+            10 * (n % 10 + 1), rng.choice((None, None, str(n % 30))),
+        ])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"columns": ["aoid", "name", "counter", "type", "professions", "breeds", "level",
+                                            "aiTitle"], "values": values}), encoding="utf-8")
+    return len(values)
+
+
+def write_symbiants(path: Path, aoids: list[int], seed: int = 1) -> int:
+    """Write a `symbiants.csv` (no header, as the real one) dropping the items `aoids`; return its line count."""
+    rng = random.Random(f"{seed}:symbiants")
+    bosses = [(f"Boss {n}", rng.choice(("Scheol Upper", "Adonis Abyss", "Penumbra Forest")), f"Incarnator {n}",
+               rng.choice(("Eremites", "Cultists", "Redeemed")), rng.randint(100, 250)) for n in range(max(1, len(aoids) // 6))]
+    lines = []
+    for aoid in aoids:
+        boss, playfield, location, family, level = rng.choice(bosses)
+        slot, unit = rng.choice(("Eye", "Legs", "Feet", "Chest")), rng.choice(("Artillery", "Infantry", "Support"))
+        ql = rng.randint(50, 300)
+        lines.append(f"{ql},{slot},{unit},{boss},{playfield},{location},{family},{level},,,"
+                     f"<a href=http://aomainframe.info/showitem.asp?AOID={aoid}>QL {ql} Symbiant, {unit} Unit Aban</A>")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return len(lines)

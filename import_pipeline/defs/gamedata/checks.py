@@ -1,0 +1,14 @@
+"""Asset checks of the gamedata family."""
+
+import dagster as dg
+
+from import_pipeline.defs.gamedata.assets import key
+from import_pipeline.load.gamedata.checks import orphan_counts
+from import_pipeline.resources import PostgresResource
+
+
+@dg.asset_check(asset=key("items"), description="No owned row without its item, no unused stat value or criterion")
+def no_orphan_rows(postgres: PostgresResource) -> dg.AssetCheckResult:
+    with postgres.connection() as conn:
+        counts = orphan_counts(conn)
+    return dg.AssetCheckResult(passed=not any(counts.values()), metadata={f"orphan_{t}": n for t, n in counts.items()})
