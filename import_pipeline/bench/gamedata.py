@@ -15,6 +15,7 @@ Peak memory is reported for this process and for the parsing child process.
 
 from __future__ import annotations
 
+import os
 import resource
 import tempfile
 import time
@@ -47,6 +48,19 @@ def _recreate_database(server_url: str) -> str:
 
 def _child_peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def _cpu_seconds(backend_pid: int) -> tuple[float, float, float | None]:
+    """CPU seconds used so far by this process, its (finished) children, and the server
+    backend serving `backend_pid` when the server runs on this machine (else None)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    backend = None
+    try:
+        fields = Path(f"/proc/{backend_pid}/stat").read_text().rsplit(")", 1)[1].split()
+        backend = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        pass
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime, backend
 
 
 def _print_import(label: str, result: DumpImport, wall: float) -> None:
@@ -120,10 +134,17 @@ def run(server_url: str, items: int, seed: int = 1) -> None:
         with psycopg.connect(url) as conn:
             runs = [("clean import", dump.path), ("re-import, same dump", dump.path),
                     (f"re-import, {CHANGED_FRACTION:.0%} changed", changed_dump.path)]
+            backend_pid = conn.info.backend_pid
             for label, path in runs:
+                cpu_before = _cpu_seconds(backend_pid)
                 started = time.perf_counter()
                 result = import_dump(conn, path, "items")
                 _print_import(label, result, time.perf_counter() - started)
+                cpu_after = _cpu_seconds(backend_pid)
+                own, child = cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1]
+                server = (f", server backend {cpu_after[2] - cpu_before[2]:.1f} s (index builds run partly in "
+                          f"parallel workers, not counted)" if cpu_after[2] is not None else "")
+                print(f"  CPU: parsing child {child:.1f} s, this process {own:.1f} s{server}")
             # Back to the clean dump's rows for the raw baseline.
             import_dump(conn, dump.path, "items")
         rows, seconds, per_table = _raw_copy(url, scratch)
