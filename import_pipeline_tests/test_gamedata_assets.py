@@ -161,6 +161,17 @@ def test_missing_dump_fails_with_a_readable_message(database_url: str, landing: 
     assert "nanos.json does not exist" in failure.message
 
 
+@pytest.mark.parametrize("content", ['{"not": "an array"}', "garbage"])
+def test_a_dump_that_is_not_an_array_fails_with_one_readable_message(
+    database_url: str, landing: Path, content: str
+) -> None:
+    (landing / "items.json").write_text(content)
+    result = dg.materialize([gamedata_dump], resources=resources(database_url, landing), partition_key="items",
+                            raise_on_error=False)
+    error = result.get_step_failure_events()[0].step_failure_data.error
+    assert "not a JSON array" in error.message and "Traceback" not in error.message
+
+
 def test_perks_and_symbiants_assets(database_url: str, landing: Path) -> None:
     symbiant_items(landing / "items.json")
     shutil.copy(SYMBIANTS, landing / "symbiants.csv")

@@ -8,6 +8,8 @@ from import_pipeline.load.gamedata.dump import DumpImport, Progress, import_dump
 from import_pipeline.load.gamedata.perks import import_perks
 from import_pipeline.load.gamedata.symbiants import import_symbiants
 from import_pipeline.resources import PostgresResource
+from import_pipeline.sources.gamedata.dump import DumpFormatError
+from import_pipeline.sources.gamedata.perks import PerksFormatError
 
 GROUP = "gamedata"
 FAMILY_TAG = {"import_pipeline/family": "gamedata"}
@@ -60,8 +62,12 @@ def gamedata_dump(context: dg.AssetExecutionContext, postgres: PostgresResource,
             f"{progress.total_bytes / 1e6:,.0f} MB, {progress.records_per_second:,.0f} records/s{eta}"
         )
 
-    with postgres.connection() as conn:
-        result = import_dump(conn, path, kind, reject_asset="gamedata/items", run_id=context.run.run_id, progress=report)
+    try:
+        with postgres.connection() as conn:
+            result = import_dump(conn, path, kind, reject_asset="gamedata/items", run_id=context.run.run_id,
+                                 progress=report)
+    except DumpFormatError as exc:
+        raise dg.Failure(description=str(exc)) from None
     context.log.info(_summary(result))
     for phase, (tables, _) in PHASES.items():
         yield dg.MaterializeResult(asset_key=key(phase), metadata=_phase_metadata(result, phase, tables))
@@ -112,8 +118,11 @@ def _phase_metadata(result: DumpImport, phase: str, tables: tuple[str, ...]) -> 
 def perks(context: dg.AssetExecutionContext, postgres: PostgresResource, gamedata_files: GamedataFiles) -> dg.MaterializeResult:
     """gamedata.perks from perks.json, linked to the imported items by AOID (replaced as a whole)."""
     path = gamedata_files.path(PERKS_FILE)
-    with postgres.connection() as conn:
-        result = import_perks(conn, path, run_id=context.run.run_id)
+    try:
+        with postgres.connection() as conn:
+            result = import_perks(conn, path, run_id=context.run.run_id)
+    except PerksFormatError as exc:
+        raise dg.Failure(description=str(exc)) from None
     return dg.MaterializeResult(metadata={
         "dagster/row_count": result.perks,
         "dagster/table_name": "gamedata.perks",
