@@ -1,0 +1,298 @@
+"""Import a tabular file as a new commit of a dataset: stage (resumable), then commit atomically.
+
+`stage_file` streams the file's rows (parsed and hashed in a child process for large
+files) in batches. Each batch is one transaction: its new row contents go into
+`datasets.rows` (`ON CONFLICT DO NOTHING`: content-addressed), its `(logical row id, row
+hash)` pairs into `datasets.staged_rows`, its rejects into the rejects table, and the
+import's checkpoint moves on. A run killed midway resumes after the last committed batch.
+
+`commit_import` then, in one transaction and holding the dataset's ref row lock, creates
+the commit (in `append` mode starting from the parent's rows), copies the staged pairs
+into `commit_rows`, and moves the ref. A failure leaves refs and commits as they were.
+A file whose SHA-256 equals the one the ref's commit came from creates no new commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from import_pipeline.parallel import iterate_in_process
+from import_pipeline.postgres.copy import copy_rows
+from import_pipeline.postgres.locks import advisory_lock
+from import_pipeline.postgres.rejects import clear_rejects, write_rejects
+from import_pipeline.postgres.statements import statement
+from import_pipeline.sources.datasets.batches import RowBatch, hashed_batches
+
+MODES = ("replace", "append")
+DEFAULT_MAX_BYTES = 5 * 1024**3
+BATCH_ROWS = 50_000
+#: Files this large are parsed and hashed in a child process, using the second core.
+CHILD_PROCESS_MIN_BYTES = 8 * 1024 * 1024
+PROGRESS_SECONDS = 3.0
+STAGE_ASSET = "datasets/staged_rows"
+JSONB_VERSION = b"\x01"  # jsonb's binary format: a version byte, then the JSON text
+
+
+class FileTooLarge(ValueError):
+    """The file exceeds the configured maximum size; nothing was read or written."""
+
+
+class NothingStaged(RuntimeError):
+    """A commit was asked for a file whose rows were never staged."""
+
+
+@dataclass(frozen=True)
+class ImportRequest:
+    """Which file goes into which dataset, how, and who says so."""
+
+    path: Path
+    dataset: str
+    ref: str = "main"
+    mode: str = "replace"
+    message: str | None = None
+    author: str | None = None
+    description: str | None = None
+    encoding: str | None = None
+    has_header: bool | None = None
+    max_bytes: int = DEFAULT_MAX_BYTES
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if not self.dataset.strip():
+            raise ValueError("the dataset name is empty")
+
+
+@dataclass
+class StageProgress:
+    """How far staging is: rows and bytes, since when, of how many bytes."""
+
+    rows: int
+    bytes_read: int
+    total_bytes: int
+    seconds: float
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+    @property
+    def eta_seconds(self) -> float | None:
+        if not self.bytes_read:
+            return None
+        return self.seconds * (self.total_bytes - self.bytes_read) / self.bytes_read
+
+
+@dataclass
+class StageResult:
+    """What staging did. `skipped` is True when the ref already holds this file's commit."""
+
+    import_id: str
+    sha256: str
+    bytes: int
+    rows: int = 0
+    new_unique_rows: int = 0
+    rejects: int = 0
+    resumed_from_rows: int = 0
+    batches: int = 0
+    seconds: float = 0.0
+    skipped: bool = False
+
+    @property
+    def duplicates(self) -> int:
+        return self.rows - self.new_unique_rows
+
+
+@dataclass
+class CommitResult:
+    """The commit an import made (or found, when `created` is False)."""
+
+    commit_id: str
+    parent_commit_id: str | None
+    row_count: int
+    reject_count: int
+    created: bool
+    seconds: float = 0.0
+
+
+def file_sha256(path: Path | str) -> str:
+    """The SHA-256 of the file at `path`, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while block := stream.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def import_id_for(request: ImportRequest, sha256: str) -> str:
+    """The id of importing this file into this dataset, ref and mode: the same on every retry."""
+    key = "\0".join((request.dataset, request.ref, request.mode, sha256))
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def check_size(request: ImportRequest) -> int:
+    """The file's size; `FileTooLarge` when it exceeds `max_bytes` (checked before any work)."""
+    size = request.path.stat().st_size
+    if size > request.max_bytes:
+        raise FileTooLarge(
+            f"{request.path.name} is {size:,} bytes, more than the maximum of {request.max_bytes:,}; "
+            "nothing was imported (raise max_bytes to import it)"
+        )
+    return size
+
+
+def stage_file(
+    conn: psycopg.Connection,
+    request: ImportRequest,
+    *,
+    run_id: str | None = None,
+    partition_key: str | None = None,
+    progress: Callable[[StageProgress], None] | None = None,
+    batch_rows: int = BATCH_ROWS,
+) -> StageResult:
+    """Stage the rows of `request.path`, resuming an interrupted staging of the same file.
+
+    The connection must not be inside a transaction; every batch commits.
+    """
+    size = check_size(request)
+    sha = file_sha256(request.path)
+    import_id = import_id_for(request, sha)
+    result = StageResult(import_id=import_id, sha256=sha, bytes=size)
+    started = time.perf_counter()
+    with advisory_lock(conn, f"datasets.import:{import_id}"):
+        with conn.transaction():
+            current = conn.execute(statement("datasets", "current_commit"),
+                                   {"dataset": request.dataset, "ref": request.ref}).fetchone()
+            if current is not None and current[1] == sha:
+                result.skipped = True
+                return result
+            params = {"import_id": import_id, "dataset": request.dataset, "ref": request.ref, "mode": request.mode,
+                      "source_file": str(request.path), "sha256": sha}
+            conn.execute(statement("datasets", "start_import"), params)
+            staged, batches, rejects, _, done, present = conn.execute(
+                statement("datasets", "import_state"), {"import_id": import_id}).fetchone()
+            if present != staged:  # the unlogged staging table lost rows (server crash): start over
+                conn.execute(statement("datasets", "delete_staged"), {"import_id": import_id})
+                conn.execute(statement("datasets", "restart_import"), {"import_id": import_id})
+                staged, batches, rejects, done = 0, 0, 0, False
+            if staged == 0 and batches == 0:
+                clear_rejects(conn, STAGE_ASSET, partition_key)
+        result.rows, result.rejects, result.batches = staged, rejects, batches
+        result.resumed_from_rows = staged
+        if not done:
+            _stage_batches(conn, request, result, staged + rejects, run_id, partition_key, progress, batch_rows,
+                           started)
+            with conn.transaction():
+                conn.execute(statement("datasets", "finish_staging"), {"import_id": import_id})
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _stage_batches(
+    conn: psycopg.Connection,
+    request: ImportRequest,
+    result: StageResult,
+    skip_records: int,
+    run_id: str | None,
+    partition_key: str | None,
+    progress: Callable[[StageProgress], None] | None,
+    batch_rows: int,
+    started: float,
+) -> None:
+    arguments = {"path": request.path, "skip_records": skip_records, "batch_rows": batch_rows,
+                 "encoding": request.encoding, "has_header": request.has_header}
+    if result.bytes >= CHILD_PROCESS_MIN_BYTES:
+        batches = iterate_in_process(hashed_batches, arguments)
+    else:
+        batches = hashed_batches(**arguments)
+    last_report = started
+    for batch in batches:
+        with conn.transaction():
+            new_rows = _write_batch(conn, result.import_id, batch)
+            if batch.rejects:
+                write_rejects(conn, batch.rejects, asset=STAGE_ASSET, partition_key=partition_key, run_id=run_id)
+            conn.execute(statement("datasets", "checkpoint"), {
+                "import_id": result.import_id, "rows": len(batch.rows), "rejects": len(batch.rejects),
+                "bytes": batch.bytes_read})
+        result.rows += len(batch.rows)
+        result.new_unique_rows += new_rows
+        result.rejects += len(batch.rejects)
+        result.batches += 1
+        now = time.perf_counter()
+        if progress is not None and now - last_report >= PROGRESS_SECONDS:
+            last_report = now
+            progress(StageProgress(result.rows, batch.bytes_read, result.bytes, now - started))
+
+
+def _write_batch(conn: psycopg.Connection, import_id: str, batch: RowBatch) -> int:
+    """Write one batch's new row contents and staged references; return how many contents were new."""
+    if not batch.rows:
+        return 0
+    conn.execute(statement("datasets", "create_batch_rows"))
+    unique = {row_hash: canonical for row_hash, _, canonical in batch.rows}
+    # Raw bytes in binary COPY: 16 bytes are a uuid; version byte + JSON text is a jsonb.
+    copy_rows(conn, "datasets_batch_rows", ["row_hash", "data"],
+              ((h, JSONB_VERSION + c) for h, c in unique.items()), ["bytea", "bytea"])
+    new_rows = conn.execute(statement("datasets", "insert_batch_rows")).rowcount
+    copy_rows(conn, "datasets.staged_rows", ["import_id", "logical_row_id", "row_hash"],
+              ((import_id, logical_id, h) for h, logical_id, _ in batch.rows), ["text", "text", "bytea"])
+    return new_rows
+
+
+def commit_import(conn: psycopg.Connection, request: ImportRequest, *, sha256: str | None = None) -> CommitResult:
+    """Turn the staged rows of `request` into a commit and move its ref, in one transaction.
+
+    Concurrent commits into one dataset queue on the ref's row lock (and, for a dataset's
+    first commit, on an advisory lock); different datasets commit side by side.
+    """
+    started = time.perf_counter()
+    sha = sha256 or file_sha256(request.path)
+    import_id = import_id_for(request, sha)
+    with advisory_lock(conn, f"datasets.dataset:{request.dataset}"), conn.transaction():
+        dataset_id = conn.execute(statement("datasets", "upsert_dataset"),
+                                  {"dataset": request.dataset, "description": request.description}).fetchone()[0]
+        current = conn.execute(statement("datasets", "lock_ref"), {"dataset_id": dataset_id, "ref": request.ref}).fetchone()
+        parent = current[0] if current else None
+        if current is not None and current[1] == sha:
+            row_count, rejects = conn.execute(statement("datasets", "commit_counts"), {"commit_id": parent}).fetchone()
+            return CommitResult(parent, None, row_count, rejects, created=False,
+                                seconds=time.perf_counter() - started)
+        state = conn.execute(statement("datasets", "import_state"), {"import_id": import_id}).fetchone()
+        if state is None or not state[4]:
+            raise NothingStaged(f"{request.path.name}: no completely staged rows for dataset {request.dataset!r}; "
+                                "materialize the staged rows first")
+        rejects = state[2]
+        commit_id = hashlib.sha256(f"{parent}\0{import_id}".encode()).hexdigest()
+        params = {"commit_id": commit_id, "dataset_id": dataset_id, "parent": parent, "import_id": import_id,
+                  "message": request.message or f"import {request.path.name}", "author": request.author,
+                  "rejects": rejects, "source_file": request.path.name, "sha256": sha, "ref": request.ref,
+                  "append": request.mode == "append"}
+        conn.execute(statement("datasets", "insert_commit"), params)
+        if request.mode == "append" and parent is not None:
+            conn.execute(statement("datasets", "copy_parent_rows"), params)
+        conn.execute(statement("datasets", "insert_staged_rows"), params)
+        row_count = conn.execute(statement("datasets", "count_commit_rows"), params).fetchone()[0]
+        conn.execute(statement("datasets", "move_ref"), params)
+        conn.execute(statement("datasets", "touch_dataset"), params)
+        conn.execute(statement("datasets", "delete_staged"), params)
+        conn.execute(statement("datasets", "finish_import"), params)
+    return CommitResult(commit_id, parent, row_count, rejects, created=True, seconds=time.perf_counter() - started)
+
+
+def refresh_search(conn: psycopg.Connection) -> None:
+    """Refresh the dataset search view (readers keep seeing the old one meanwhile)."""
+    with conn.transaction():
+        conn.execute(statement("datasets", "refresh_search"))
+
+
+def analyze(conn: psycopg.Connection) -> None:
+    """Refresh the planner statistics of the dataset tables."""
+    with conn.transaction():
+        conn.execute(statement("datasets", "analyze_tables"))
+

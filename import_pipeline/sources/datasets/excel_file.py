@@ -1,0 +1,75 @@
+"""Read `.xlsx` workbooks in openpyxl's read-only streaming mode: every sheet its own table.
+
+The first non-empty row of a sheet is its header. Values keep their type: numbers stay
+numbers, booleans booleans, dates and times become ISO 8601 strings, formulas give their
+cached value, text stays exactly as typed; an empty cell is None. Fully empty rows are
+skipped. A row with values beyond the header's columns is rejected with its sheet and row.
+`.xls` (Excel 97-2003) is refused: save it as `.xlsx` or `.csv`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from openpyxl import load_workbook
+
+from import_pipeline.records import Reject
+from import_pipeline.sources.datasets.table import TableRow, column_names
+
+EXCEL_SUFFIXES = (".xlsx", ".xlsm")
+
+
+class UnsupportedFile(ValueError):
+    """A file this reader cannot read, with what to do instead."""
+
+
+def _value(cell: Any) -> Any:
+    if isinstance(cell, (dt.datetime, dt.date, dt.time)):
+        return cell.isoformat()
+    if isinstance(cell, dt.timedelta):
+        return cell.total_seconds()
+    if isinstance(cell, str) and cell == "":
+        return None
+    return cell
+
+
+def read_xlsx(path: Path | str) -> Iterator[TableRow | Reject]:
+    """Yield the data rows of every sheet of the workbook at `path` (sheet name as table)."""
+    path = Path(path)
+    if path.suffix.lower() == ".xls":
+        raise UnsupportedFile(f"{path.name}: .xls (Excel 97-2003) files are not supported; save it as .xlsx or .csv")
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError) as exc:
+        raise UnsupportedFile(f"{path.name}: not a readable .xlsx workbook ({exc})") from None
+    try:
+        for sheet in workbook.worksheets:
+            yield from _sheet_rows(str(path), sheet)
+    finally:
+        workbook.close()
+
+
+def _sheet_rows(source: str, sheet: Any) -> Iterator[TableRow | Reject]:
+    header: list[str] | None = None
+    number = 0
+    for line, cells in enumerate(sheet.iter_rows(values_only=True), 1):
+        values = [_value(c) for c in cells]
+        if all(v is None for v in values):
+            continue
+        if header is None:
+            while values and values[-1] is None:
+                values.pop()
+            header = column_names(values)
+            continue
+        extra = values[len(header):]
+        if any(v is not None for v in extra):
+            yield Reject(source, f"sheet {sheet.title!r}: {len(values)} cells but {len(header)} header columns",
+                         line=line, raw=repr(values)[:2000])
+            continue
+        values = values[: len(header)] + [None] * (len(header) - len(values))
+        number += 1
+        yield TableRow(sheet.title, number, line, dict(zip(header, values)))

@@ -1,0 +1,59 @@
+"""What every tabular reader yields, and the rules for column names and row content."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+
+@dataclass(frozen=True)
+class TableRow:
+    """One data row: its table (`primary`, or the sheet name), 1-based row number within
+    the table (header excluded), the file line it started on, and `{column: value}`."""
+
+    table: str
+    number: int
+    line: int
+    data: dict[str, Any]
+
+    @property
+    def logical_row_id(self) -> str:
+        return f"{self.table}:{self.number}"
+
+
+def column_names(header: Sequence[Any], *, prefix: str | None = None) -> list[str]:
+    """Unique column names for a header row, as pandas names them.
+
+    An empty name becomes `Unnamed: <0-based position>`, a repeated one gets `.1`, `.2`...
+    Any other text is kept exactly (spaces, quotes, SQL keywords: names are JSON keys, never
+    SQL). With `prefix`, the names are `<prefix>1`, `<prefix>2`... (a file without header).
+    """
+    if prefix is not None:
+        return [f"{prefix}{n}" for n in range(1, len(header) + 1)]
+    names: list[str] = []
+    used: set[str] = set()
+    for position, raw in enumerate(header):
+        name = "" if raw is None else str(raw)
+        base = name if name != "" else f"Unnamed: {position}"
+        name, suffix = base, 0
+        while name in used:
+            suffix += 1
+            name = f"{base}.{suffix}"
+        used.add(name)
+        names.append(name)
+    return names
+
+
+def canonical_json(data: dict[str, Any]) -> bytes:
+    """The row's canonical JSON: keys sorted, no whitespace, UTF-8 with non-ASCII unescaped."""
+    return orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+
+
+def row_hash(canonical: bytes) -> uuid.UUID:
+    """The row's content address: the first 16 bytes of SHA-256 over its canonical JSON."""
+    return uuid.UUID(bytes=hashlib.sha256(canonical).digest()[:16])

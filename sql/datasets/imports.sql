@@ -1,0 +1,107 @@
+-- Set-based statements of the datasets import (import_pipeline.load.datasets).
+
+-- name: current_commit
+SELECT c.commit_id, c.source_sha256
+FROM datasets.datasets d
+JOIN datasets.refs r ON r.dataset_id = d.id AND r.name = %(ref)s
+JOIN datasets.commits c ON c.commit_id = r.commit_id
+WHERE d.name = %(dataset)s;
+
+-- name: start_import
+INSERT INTO datasets.imports (import_id, dataset_name, ref_name, mode, source_file, source_sha256)
+VALUES (%(import_id)s, %(dataset)s, %(ref)s, %(mode)s, %(source_file)s, %(sha256)s)
+ON CONFLICT (import_id) DO NOTHING;
+
+-- name: import_state
+SELECT staged_rows, staged_batches, rejects, bytes, staged_at IS NOT NULL,
+       (SELECT count(*) FROM datasets.staged_rows s WHERE s.import_id = i.import_id)
+FROM datasets.imports i WHERE import_id = %(import_id)s;
+
+-- name: restart_import
+UPDATE datasets.imports SET staged_rows = 0, staged_batches = 0, rejects = 0, bytes = 0, staged_at = NULL
+WHERE import_id = %(import_id)s;
+
+-- name: delete_staged
+DELETE FROM datasets.staged_rows WHERE import_id = %(import_id)s;
+
+-- name: create_batch_rows
+CREATE TEMP TABLE IF NOT EXISTS datasets_batch_rows (row_hash uuid, data jsonb) ON COMMIT DELETE ROWS;
+
+-- name: insert_batch_rows
+INSERT INTO datasets.rows (row_hash, data)
+SELECT row_hash, data FROM datasets_batch_rows
+ON CONFLICT (row_hash) DO NOTHING;
+
+-- name: checkpoint
+UPDATE datasets.imports
+SET staged_rows = staged_rows + %(rows)s, staged_batches = staged_batches + 1,
+    rejects = rejects + %(rejects)s, bytes = %(bytes)s
+WHERE import_id = %(import_id)s;
+
+-- name: finish_staging
+UPDATE datasets.imports SET staged_at = now() WHERE import_id = %(import_id)s;
+
+-- name: upsert_dataset
+INSERT INTO datasets.datasets (name, description) VALUES (%(dataset)s, %(description)s)
+ON CONFLICT (name) DO UPDATE SET description = coalesce(excluded.description, datasets.datasets.description),
+                                 updated_at = now()
+RETURNING id;
+
+-- name: lock_ref
+SELECT r.commit_id, c.source_sha256
+FROM datasets.refs r JOIN datasets.commits c ON c.commit_id = r.commit_id
+WHERE r.dataset_id = %(dataset_id)s AND r.name = %(ref)s
+FOR UPDATE OF r;
+
+-- name: insert_commit
+INSERT INTO datasets.commits (commit_id, dataset_id, parent_commit_id, message, author, row_count, reject_count,
+                              source_file, source_sha256)
+VALUES (%(commit_id)s, %(dataset_id)s, %(parent)s, %(message)s, %(author)s, 0, %(rejects)s,
+        %(source_file)s, %(sha256)s);
+
+-- name: copy_parent_rows
+INSERT INTO datasets.commit_rows (commit_id, logical_row_id, row_hash)
+SELECT %(commit_id)s, logical_row_id, row_hash FROM datasets.commit_rows WHERE commit_id = %(parent)s;
+
+-- name: insert_staged_rows
+-- In append mode, a table's new rows are numbered after the parent's last row of that table.
+WITH offsets AS (
+    SELECT substring(logical_row_id FROM '^(.*):[0-9]+$') AS table_key,
+           max(substring(logical_row_id FROM ':([0-9]+)$')::bigint) AS last_row
+    FROM datasets.commit_rows
+    WHERE %(append)s AND commit_id = %(parent)s
+    GROUP BY 1
+)
+INSERT INTO datasets.commit_rows (commit_id, logical_row_id, row_hash)
+SELECT %(commit_id)s,
+       CASE WHEN o.last_row IS NULL THEN s.logical_row_id
+            ELSE o.table_key || ':' || (substring(s.logical_row_id FROM ':([0-9]+)$')::bigint + o.last_row) END,
+       s.row_hash
+FROM datasets.staged_rows s
+LEFT JOIN offsets o ON o.table_key = substring(s.logical_row_id FROM '^(.*):[0-9]+$')
+WHERE s.import_id = %(import_id)s;
+
+-- name: commit_counts
+SELECT row_count, reject_count FROM datasets.commits WHERE commit_id = %(commit_id)s;
+
+-- name: count_commit_rows
+UPDATE datasets.commits
+SET row_count = (SELECT count(*) FROM datasets.commit_rows WHERE commit_id = %(commit_id)s)
+WHERE commit_id = %(commit_id)s
+RETURNING row_count;
+
+-- name: move_ref
+INSERT INTO datasets.refs (dataset_id, name, commit_id) VALUES (%(dataset_id)s, %(ref)s, %(commit_id)s)
+ON CONFLICT (dataset_id, name) DO UPDATE SET commit_id = excluded.commit_id, updated_at = now();
+
+-- name: touch_dataset
+UPDATE datasets.datasets SET updated_at = now() WHERE id = %(dataset_id)s;
+
+-- name: finish_import
+DELETE FROM datasets.imports WHERE import_id = %(import_id)s;
+
+-- name: refresh_search
+REFRESH MATERIALIZED VIEW CONCURRENTLY datasets.dataset_search;
+
+-- name: analyze_tables
+ANALYZE datasets.datasets, datasets.rows, datasets.commits, datasets.commit_rows, datasets.refs;
