@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from import_pipeline.defs.datasets.definitions import defs as datasets_defs
 from import_pipeline.defs.example.definitions import defs as example_defs
 from import_pipeline.defs.gamedata.definitions import defs as gamedata_defs
 from import_pipeline.io_manager import PostgresBulkIOManager
@@ -12,5 +13,6 @@ postgres = PostgresResource()
 defs = dg.Definitions.merge(
     example_defs,
     gamedata_defs,
+    datasets_defs,
     dg.Definitions(resources={"postgres": postgres, "io_manager": PostgresBulkIOManager(postgres=postgres)}),
 )

@@ -14,6 +14,9 @@ def test_definitions_load_and_validate() -> None:
     assert {f"gamedata/{phase}" for phase in phases} <= keys
     assert defs.resolve_sensor_def("gamedata_landing_sensor")
     assert defs.resolve_job_def("gamedata_dump_job")
+    assert {"datasets/staged_rows", "datasets/commits", "datasets/dataset_search"} <= keys
+    assert defs.resolve_sensor_def("datasets_landing_sensor")
+    assert defs.resolve_schedule_def("datasets_maintenance_schedule")
 
 
 def test_importing_definitions_touches_no_database() -> None:

@@ -30,6 +30,7 @@ LEGACY_ENCODING = "cp1252"
 # by this per cell.
 FIELD_LIMIT = 64 * 1024 * 1024
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
 @dataclass(frozen=True)
@@ -69,10 +70,7 @@ def detect_format(path: Path | str, *, encoding: str | None = None, has_header: 
     except csv.Error:
         delimiter, quotechar = ",", '"'
     if has_header is None:
-        try:
-            has_header = csv.Sniffer().has_header(text[:65536])
-        except csv.Error:
-            has_header = True
+        has_header = _looks_like_header(text, delimiter, quotechar)
     return CsvFormat(encoding=encoding, delimiter=delimiter, quotechar=quotechar, has_header=has_header)
 
 
@@ -90,6 +88,19 @@ class CountingReader(io.RawIOBase):
         count = self.raw.readinto(buffer)
         self.bytes_read += count or 0
         return count
+
+
+def _looks_like_header(text: str, delimiter: str, quotechar: str) -> bool:
+    """Whether the first row is a header. `csv.Sniffer.has_header` says no whenever every
+    column holds text, so a first row is taken for a header unless one of its cells is a
+    number (headers are names) and the sniffer agrees it is data."""
+    first = next(csv.reader(io.StringIO(text), delimiter=delimiter, quotechar=quotechar), [])
+    if not any(_NUMBER.fullmatch(cell.strip()) for cell in first):
+        return True
+    try:
+        return csv.Sniffer().has_header(text[:65536])
+    except csv.Error:
+        return False
 
 
 def read_csv(

@@ -1,0 +1,116 @@
+"""datasets assets, one run per landed file: stage its rows, commit them, refresh the search view."""
+
+import dagster as dg
+
+from import_pipeline.defs.datasets.partitions import dataset_files
+from import_pipeline.defs.datasets.resources import DatasetFiles
+from import_pipeline.load.datasets import (
+    FileTooLarge,
+    NothingStaged,
+    StageProgress,
+    commit_import,
+    refresh_search,
+    stage_file,
+)
+from import_pipeline.resources import PostgresResource
+from import_pipeline.sources.datasets.excel_file import UnsupportedFile
+
+GROUP = "datasets"
+FAMILY_TAG = {"import_pipeline/family": "datasets"}
+
+
+@dg.asset(
+    key=["datasets", "staged_rows"],
+    partitions_def=dataset_files,
+    group_name=GROUP,
+    kinds={"postgres"},
+    op_tags=FAMILY_TAG,
+)
+def staged_rows(
+    context: dg.AssetExecutionContext, postgres: PostgresResource, dataset_files_folder: DatasetFiles
+) -> dg.MaterializeResult:
+    """The landed file's rows, streamed, hashed and staged; new row contents stored once.
+    An interrupted run resumes after its last staged batch."""
+    request = dataset_files_folder.request(context.partition_key)
+
+    def report(progress: StageProgress) -> None:
+        eta = f", about {progress.eta_seconds:.0f} s left" if progress.eta_seconds is not None else ""
+        context.log.info(
+            f"{request.path.name}: {progress.rows:,} rows, {progress.bytes_read / 1e6:,.1f} of "
+            f"{progress.total_bytes / 1e6:,.1f} MB, {progress.rows_per_second:,.0f} rows/s{eta}"
+        )
+
+    try:
+        with postgres.connection() as conn:
+            result = stage_file(conn, request, run_id=context.run.run_id, partition_key=context.partition_key,
+                                progress=report)
+    except (FileTooLarge, UnsupportedFile) as exc:
+        raise dg.Failure(description=str(exc)) from None
+    if result.skipped:
+        context.log.info(f"{request.path.name} is already {request.dataset}/{request.ref}'s commit: nothing to do")
+    return dg.MaterializeResult(metadata={
+        "dataset": request.dataset,
+        "rows": result.rows,
+        "new_unique_rows": result.new_unique_rows,
+        "duplicates": result.duplicates,
+        "rows_rejected": result.rejects,
+        "bytes": result.bytes,
+        "seconds": round(result.seconds, 3),
+        "rows_per_second": round(result.rows / result.seconds) if result.seconds else 0,
+        "resumed_from_rows": result.resumed_from_rows,
+        "already_committed": result.skipped,
+        "sha256": result.sha256,
+    })
+
+
+@dg.asset(
+    key=["datasets", "commits"],
+    deps=[staged_rows],
+    partitions_def=dataset_files,
+    group_name=GROUP,
+    kinds={"postgres"},
+    op_tags=FAMILY_TAG,
+)
+def commits(
+    context: dg.AssetExecutionContext, postgres: PostgresResource, dataset_files_folder: DatasetFiles
+) -> dg.MaterializeResult:
+    """The file's staged rows as a new commit of its dataset, its ref moved in the same transaction."""
+    request = dataset_files_folder.request(context.partition_key)
+    try:
+        with postgres.connection() as conn:
+            result = commit_import(conn, request)
+    except NothingStaged as exc:
+        raise dg.Failure(description=str(exc)) from None
+    return dg.MaterializeResult(metadata={
+        "dataset": request.dataset,
+        "ref": request.ref,
+        "mode": request.mode,
+        "commit_id": result.commit_id,
+        "parent_commit_id": result.parent_commit_id or "",
+        "dagster/row_count": result.row_count,
+        "rows_rejected": result.reject_count,
+        "new_commit": result.created,
+        "seconds": round(result.seconds, 3),
+    })
+
+
+@dg.asset(
+    key=["datasets", "dataset_search"],
+    deps=[commits],
+    partitions_def=dataset_files,
+    group_name=GROUP,
+    kinds={"postgres"},
+    op_tags=FAMILY_TAG,
+)
+def dataset_search(postgres: PostgresResource) -> dg.MaterializeResult:
+    """The search view over all datasets, refreshed concurrently (readers are not blocked)."""
+    with postgres.connection() as conn:
+        refresh_search(conn)
+    return dg.MaterializeResult(metadata={"dagster/table_name": "datasets.dataset_search"})
+
+
+import_job = dg.define_asset_job(
+    "datasets_import_job",
+    selection=dg.AssetSelection.assets(staged_rows, commits, dataset_search),
+    tags=FAMILY_TAG,
+)

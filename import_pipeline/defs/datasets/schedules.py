@@ -1,0 +1,29 @@
+"""Maintenance of the datasets tables: search view refresh and planner statistics."""
+
+import dagster as dg
+
+from import_pipeline.load.datasets import analyze, refresh_search
+from import_pipeline.resources import PostgresResource
+
+
+@dg.op
+def refresh_search_and_analyze(context: dg.OpExecutionContext, postgres: PostgresResource) -> None:
+    """Refresh `datasets.dataset_search` and ANALYZE the dataset tables."""
+    with postgres.connection() as conn:
+        refresh_search(conn)
+        analyze(conn)
+    context.log.info("datasets: search view refreshed, tables analyzed")
+
+
+@dg.job(tags={"import_pipeline/family": "datasets"})
+def datasets_maintenance_job() -> None:
+    refresh_search_and_analyze()
+
+
+datasets_maintenance_schedule = dg.ScheduleDefinition(
+    name="datasets_maintenance_schedule",
+    job=datasets_maintenance_job,
+    cron_schedule="17 * * * *",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Hourly: refresh the dataset search view and ANALYZE the dataset tables",
+)

@@ -1,0 +1,49 @@
+"""A sensor on the datasets landing folder: each new or changed file becomes a partition and a run.
+
+A file is picked up once its size and modification time held still between two ticks (a
+file still being copied is left alone). Its partition is its file name; the run key is
+name, mtime and size, so each version of a file is imported once. Re-dropping a file with
+the same content runs, finds its commit in place and creates none.
+"""
+
+import json
+
+import dagster as dg
+
+from import_pipeline.defs.datasets.assets import import_job
+from import_pipeline.defs.datasets.partitions import dataset_files
+from import_pipeline.defs.datasets.resources import DatasetFiles
+
+
+@dg.sensor(
+    job=import_job,
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Imports files dropped into the datasets landing folder",
+)
+def datasets_landing_sensor(context: dg.SensorEvaluationContext, dataset_files_folder: DatasetFiles):
+    folder = dataset_files_folder.folder()
+    if not folder.is_dir():
+        return dg.SkipReason(f"{folder} does not exist yet")
+    cursor = json.loads(context.cursor) if context.cursor else {"seen": {}, "requested": {}}
+    seen, requested = cursor["seen"], cursor["requested"]
+    ready = {}
+    for path in dataset_files_folder.data_files():
+        stat = path.stat()
+        signature = [stat.st_mtime_ns, stat.st_size]
+        if seen.get(path.name) == signature and requested.get(path.name) != signature:
+            ready[path.name] = signature
+        seen[path.name] = signature
+    existing = set(context.instance.get_dynamic_partitions(dataset_files.name))
+    new_keys = [name for name in ready if name not in existing]
+    run_requests = [
+        dg.RunRequest(run_key=f"{name}:{signature[0]}:{signature[1]}", partition_key=name,
+                      tags={"import_pipeline/source_file": str(folder / name)})
+        for name, signature in ready.items()
+    ]
+    requested.update(ready)
+    return dg.SensorResult(
+        run_requests=run_requests,
+        dynamic_partitions_requests=[dataset_files.build_add_request(new_keys)] if new_keys else [],
+        cursor=json.dumps(cursor),
+    )

@@ -1,0 +1,351 @@
+"""The datasets family on a real PostgreSQL: readers against pandas, commits, refs, resume, sensor."""
+
+import datetime as dt
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import dagster as dg
+import openpyxl
+import pandas as pd
+import psycopg
+import pytest
+
+from import_pipeline.defs.datasets.assets import commits, dataset_search, staged_rows
+from import_pipeline.defs.datasets.partitions import dataset_files
+from import_pipeline.defs.datasets.resources import DatasetFiles
+from import_pipeline.defs.datasets.sensors import datasets_landing_sensor
+from import_pipeline.load.datasets import FileTooLarge, ImportRequest, commit_import, stage_file
+from import_pipeline.resources import PostgresResource
+from import_pipeline.sources.datasets.excel_file import UnsupportedFile
+from import_pipeline.sources.datasets.table import canonical_json, row_hash
+
+
+def imported(conn: psycopg.Connection, dataset: str, ref: str = "main") -> dict[str, list[dict]]:
+    """The rows of the dataset's ref, by table, in row order."""
+    rows = conn.execute(
+        """SELECT cr.logical_row_id, r.data FROM datasets.datasets d
+           JOIN datasets.refs f ON f.dataset_id = d.id AND f.name = %s
+           JOIN datasets.commit_rows cr ON cr.commit_id = f.commit_id
+           JOIN datasets.rows r ON r.row_hash = cr.row_hash WHERE d.name = %s""", (ref, dataset)).fetchall()
+    tables: dict[str, list[tuple[int, dict]]] = {}
+    for logical_id, data in rows:
+        table, _, number = logical_id.rpartition(":")
+        tables.setdefault(table, []).append((int(number), data))
+    return {table: [data for _, data in sorted(entries, key=lambda e: e[0])] for table, entries in tables.items()}
+
+
+def run_import(conn: psycopg.Connection, path: Path, dataset: str, **options):
+    request = ImportRequest(path=path, dataset=dataset, **options)
+    staged = stage_file(conn, request)
+    return staged, commit_import(conn, request, sha256=staged.sha256)
+
+
+def pandas_records(frame: pd.DataFrame) -> list[dict]:
+    def clean(value):
+        if isinstance(value, float) and math.isnan(value):
+            return None
+        if isinstance(value, (pd.Timestamp, dt.datetime)):
+            return value.isoformat()
+        if hasattr(value, "item"):
+            return value.item()
+        return value
+    return [{k: clean(v) for k, v in record.items()} for record in frame.to_dict("records")]
+
+
+TRICKY_CSVS = {
+    "quotes_and_newlines.csv": ('id,text,note\n"007","He said ""hi""",x\n008,"line one\nline two",\n'
+                                '009,"  spaced  ","a,b"\n', "utf-8"),
+    "bom.csv": ("\ufeffname,city\nÅsa,Malmö\nJürgen,Köln\n", "utf-8-sig"),
+    "latin1.csv": ("navn;by\nSøren;Århus\nJosé;Málaga\n", "latin-1"),
+    "empty_columns.csv": ("a,,c,\n1,,3,\n,,,x\n", "utf-8"),
+    "duplicate_headers.csv": ("a,a,b,a\n1,2,3,4\n5,6,7,8\n", "utf-8"),
+    "odd_headers.csv": ('"select","from where",""" quoted ""","",\u00e9\n1,2,3,4,5\n', "utf-8"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TRICKY_CSVS))
+def test_csv_round_trips_as_pandas_reads_it(conn: psycopg.Connection, tmp_path: Path, name: str) -> None:
+    text, encoding = TRICKY_CSVS[name]
+    path = tmp_path / name
+    path.write_bytes(text.encode("utf-8" if encoding == "utf-8-sig" else encoding))
+    run_import(conn, path, "tricky")
+    expected = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding=encoding,
+                           sep=None, engine="python")
+    assert imported(conn, "tricky") == {"primary": pandas_records(expected)}
+
+
+def write_workbook(path: Path) -> None:
+    """Two sheets with numbers, text, dates, empty cells and a formula whose cached value is 84."""
+    workbook = openpyxl.Workbook()
+    sales = workbook.active
+    sales.title = "Sales"
+    sales.append(["sku", "qty", "price", "sold_on", "note", "double"])
+    sales.append(["007", 3, 9.5, dt.datetime(2026, 1, 2, 3, 4, 5), "  keep  spaces ", "=B2*2"])
+    sales.append(["008", 42, 1.25, dt.datetime(2026, 2, 3), None, "=B3*2"])
+    stock = workbook.create_sheet("Stock; 2026")
+    stock.append(["item", "count"])
+    stock.append(["bolt", 10])
+    stock.append(["nut", 0])
+    workbook.save(path)
+    # openpyxl stores no cached values for formulas; write them as Excel would.
+    with zipfile.ZipFile(path) as source:
+        parts = {name: source.read(name) for name in source.namelist()}
+    sheet = parts["xl/worksheets/sheet1.xml"].decode()
+    for formula, cached in (("B2*2", "6"), ("B3*2", "84")):
+        assert f"<f>{formula}</f><v />" in sheet
+        sheet = sheet.replace(f"<f>{formula}</f><v />", f"<f>{formula}</f><v>{cached}</v>")
+    parts["xl/worksheets/sheet1.xml"] = sheet.encode()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for name, data in parts.items():
+            target.writestr(name, data)
+
+
+def test_excel_round_trips_every_sheet_with_types(conn: psycopg.Connection, tmp_path: Path) -> None:
+    path = tmp_path / "book.xlsx"
+    write_workbook(path)
+    run_import(conn, path, "book")
+    expected = {name: pandas_records(frame) for name, frame in pd.read_excel(path, sheet_name=None, dtype=object).items()}
+    got = imported(conn, "book")
+    assert got == expected
+    assert got["Sales"][0]["sku"] == "007" and got["Sales"][0]["qty"] == 3 and got["Sales"][0]["double"] == 6
+    assert got["Sales"][0]["sold_on"] == "2026-01-02T03:04:05" and got["Sales"][1]["note"] is None
+
+
+def test_xls_is_refused_with_a_clear_message(conn: psycopg.Connection, tmp_path: Path) -> None:
+    path = tmp_path / "old.xls"
+    path.write_bytes(b"\xd0\xcf\x11\xe0 not really")
+    with pytest.raises(UnsupportedFile, match=r"\.xls \(Excel 97-2003\) files are not supported"):
+        stage_file(conn, ImportRequest(path=path, dataset="old"))
+
+
+def test_row_hash_is_sha256_of_canonical_json(conn: psycopg.Connection, tmp_path: Path) -> None:
+    path = tmp_path / "one.csv"
+    path.write_text("b,a\n2,é\n", encoding="utf-8")
+    run_import(conn, path, "one")
+    stored_hash, data = conn.execute("SELECT row_hash, data FROM datasets.rows").fetchone()
+    canonical = '{"a":"é","b":"2"}'.encode()
+    assert canonical_json(data) == canonical
+    assert stored_hash == row_hash(canonical)
+
+
+def test_commit_chain_and_refs_after_replace_append_replace(conn: psycopg.Connection, tmp_path: Path) -> None:
+    first, second, third = tmp_path / "v1.csv", tmp_path / "v2.csv", tmp_path / "v3.csv"
+    first.write_text("k,v\n1,a\n2,b\n")
+    second.write_text("k,v\n3,c\n1,a\n")
+    third.write_text("k,v\n9,z\n")
+    _, c1 = run_import(conn, first, "chain")
+    staged, c2 = run_import(conn, second, "chain", mode="append", message="more rows", author="ann")
+    _, c3 = run_import(conn, third, "chain")
+    assert (c1.parent_commit_id, c2.parent_commit_id, c3.parent_commit_id) == (None, c1.commit_id, c2.commit_id)
+    assert (c1.row_count, c2.row_count, c3.row_count) == (2, 4, 1)
+    assert staged.new_unique_rows == 1 and staged.duplicates == 1  # "1,a" is stored once
+    assert imported(conn, "chain") == {"primary": [{"k": "9", "v": "z"}]}
+    appended = conn.execute(
+        "SELECT logical_row_id, data FROM datasets.commit_rows JOIN datasets.rows USING (row_hash)"
+        " WHERE commit_id = %s ORDER BY logical_row_id", (c2.commit_id,)).fetchall()
+    assert [(i, d["k"]) for i, d in appended] == [
+        ("primary:1", "1"), ("primary:2", "2"), ("primary:3", "3"), ("primary:4", "1")]
+    ref = conn.execute("SELECT r.commit_id FROM datasets.refs r JOIN datasets.datasets d ON d.id = r.dataset_id"
+                       " WHERE d.name = 'chain' AND r.name = 'main'").fetchone()[0]
+    assert ref == c3.commit_id
+    assert conn.execute("SELECT message, author FROM datasets.commits WHERE commit_id = %s",
+                        (c2.commit_id,)).fetchone() == ("more rows", "ann")
+    assert conn.execute("SELECT count(*) FROM datasets.rows").fetchone()[0] == 4
+    # A branch moves independently of main.
+    _, branch = run_import(conn, first, "chain", ref="experiment")
+    assert imported(conn, "chain", "experiment") == {"primary": [{"k": "1", "v": "a"}, {"k": "2", "v": "b"}]}
+    assert imported(conn, "chain") == {"primary": [{"k": "9", "v": "z"}]}
+
+
+def test_redropping_an_identical_file_creates_no_commit(conn: psycopg.Connection, tmp_path: Path) -> None:
+    path = tmp_path / "same.csv"
+    path.write_text("a\n1\n2\n")
+    _, first = run_import(conn, path, "same")
+    os.utime(path, (time.time() + 60, time.time() + 60))
+    staged, again = run_import(conn, path, "same")
+    assert staged.skipped and not again.created and again.commit_id == first.commit_id
+    assert conn.execute("SELECT count(*) FROM datasets.commits").fetchone()[0] == 1
+
+
+def test_rejects_are_recorded_with_line_and_the_rest_imports(conn: psycopg.Connection, tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_bytes(b"a,b\n1,2\n3\n4,\xff\xfe\n5,6\n7,8,9\n")
+    staged, commit = run_import(conn, path, "bad", encoding="utf-8")
+    assert (staged.rows, staged.rejects, commit.row_count, commit.reject_count) == (2, 3, 2, 3)
+    stored = conn.execute("SELECT line, reason FROM import_pipeline.rejects WHERE asset = 'datasets/staged_rows'"
+                          " ORDER BY line").fetchall()
+    assert [line for line, _ in stored] == [3, 4, 6]
+    assert "expected 2 fields, got 1" in stored[0][1] and "not utf-8" in stored[1][1]
+
+
+def test_file_over_the_maximum_size_is_refused_before_anything_is_written(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    path = tmp_path / "big.csv"
+    path.write_text("a\n" + "1\n" * 1000)
+    with pytest.raises(FileTooLarge, match="more than the maximum of 100"):
+        stage_file(conn, ImportRequest(path=path, dataset="big", max_bytes=100))
+    assert conn.execute("SELECT count(*) FROM datasets.imports").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM datasets.datasets").fetchone()[0] == 0
+
+
+KILLED_STAGING = """
+import sys
+from pathlib import Path
+import psycopg
+from import_pipeline.load.datasets import ImportRequest, stage_file
+if __name__ == "__main__":
+    with psycopg.connect(sys.argv[1]) as conn:
+        stage_file(conn, ImportRequest(path=Path(sys.argv[2]), dataset="resumed"), batch_rows=2000)
+"""
+
+
+def test_staging_killed_midway_resumes_without_duplicates(database_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "many.csv"
+    with path.open("w") as out:
+        out.write("id,name,amount\n")
+        for n in range(200_000):
+            out.write(f"{n},name {n % 1000},{n * 3}\n")
+    script = tmp_path / "stage.py"
+    script.write_text(KILLED_STAGING)
+    child = subprocess.Popen([sys.executable, str(script), database_url, str(path)])
+    with psycopg.connect(database_url, autocommit=True) as watcher:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            state = watcher.execute("SELECT staged_batches FROM datasets.imports").fetchone()
+            if state and state[0] >= 3:
+                break
+            time.sleep(0.02)
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        staged_before = watcher.execute("SELECT staged_rows, staged_at FROM datasets.imports").fetchone()
+    assert 0 < staged_before[0] < 200_000 and staged_before[1] is None  # killed midway
+
+    with psycopg.connect(database_url) as conn:
+        request = ImportRequest(path=path, dataset="resumed")
+        staged = stage_file(conn, request, batch_rows=2000)
+        assert staged.resumed_from_rows >= staged_before[0] and staged.rows == 200_000
+        commit = commit_import(conn, request)
+        assert commit.row_count == 200_000
+        assert conn.execute("SELECT count(*), count(DISTINCT logical_row_id) FROM datasets.commit_rows").fetchone() == (
+            200_000, 200_000)
+        assert conn.execute("SELECT count(*) FROM datasets.commits").fetchone()[0] == 1
+        assert conn.execute("SELECT count(*) FROM datasets.staged_rows").fetchone()[0] == 0
+
+
+def test_concurrent_imports_into_one_dataset_serialize_on_the_ref(database_url: str, tmp_path: Path) -> None:
+    files = []
+    for n in range(4):
+        path = tmp_path / f"part{n}.csv"
+        path.write_text("n\n" + "".join(f"{n}-{i}\n" for i in range(500)))
+        files.append(path)
+    errors = []
+
+    def append(path: Path) -> None:
+        try:
+            with psycopg.connect(database_url) as conn:
+                run_import(conn, path, "shared", mode="append")
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=append, args=(p,)) for p in files]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with psycopg.connect(database_url) as conn:
+        chain = conn.execute("SELECT commit_id, parent_commit_id, row_count FROM datasets.commits").fetchall()
+        assert sorted(count for _, _, count in chain) == [500, 1000, 1500, 2000]
+        assert len({parent for _, parent, _ in chain}) == 4  # a line, no two commits share a parent
+        assert len(imported(conn, "shared")["primary"]) == 2000
+
+
+def resources(database_url: str, landing: Path) -> dict:
+    return {"postgres": PostgresResource(url=database_url), "dataset_files_folder": DatasetFiles(landing_dir=str(landing))}
+
+
+def test_assets_import_a_landed_file_with_its_sidecar(database_url: str, tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "q1.csv").write_text("region,total\nnorth,10\nsouth,\n")
+    (landing / "q1.csv.json").write_text(json.dumps({"dataset": "sales", "description": "Quarterly sales",
+                                                     "message": "Q1", "author": "ops"}))
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(dataset_files.name, ["q1.csv"])
+    result = dg.materialize([staged_rows, commits, dataset_search], partition_key="q1.csv", instance=instance,
+                            resources=resources(database_url, landing))
+    assert result.success
+    metadata = {e.event_specific_data.materialization.asset_key.to_user_string():
+                e.event_specific_data.materialization.metadata for e in result.get_asset_materialization_events()}
+    assert metadata["datasets/staged_rows"]["rows"].value == 2
+    assert metadata["datasets/commits"]["dagster/row_count"].value == 2
+    with psycopg.connect(database_url) as conn:
+        found = conn.execute("SELECT name, row_count FROM datasets.dataset_search"
+                             " WHERE search @@ to_tsquery('simple', 'quarterly')").fetchall()
+        assert found == [("sales", 2)]
+
+
+def test_an_oversize_file_fails_the_run_with_one_line(database_url: str, tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "huge.csv").write_text("a\n" + "1\n" * 100)
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(dataset_files.name, ["huge.csv"])
+    res = {"postgres": PostgresResource(url=database_url),
+           "dataset_files_folder": DatasetFiles(landing_dir=str(landing), max_bytes=50)}
+    result = dg.materialize([staged_rows, commits, dataset_search], partition_key="huge.csv", instance=instance,
+                            resources=res, raise_on_error=False)
+    error = result.get_step_failure_events()[0].step_failure_data.error
+    assert "more than the maximum of 50" in error.message
+
+
+def test_sensor_adds_partitions_and_requests_runs_for_new_stable_files_only(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    instance = dg.DagsterInstance.ephemeral()
+    folder = DatasetFiles(landing_dir=str(landing))
+
+    def tick(cursor):
+        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"dataset_files_folder": folder})
+        result = datasets_landing_sensor(context)
+        for request in result.dynamic_partitions_requests:
+            instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+        return result
+
+    (landing / "a.csv").write_text("x\n1\n")
+    (landing / "a.csv.json").write_text("{}")
+    (landing / ".partial.csv").write_text("x\n")
+    first = tick(None)
+    assert first.run_requests == []
+    second = tick(first.cursor)
+    assert [r.partition_key for r in second.run_requests] == ["a.csv"]
+    assert instance.get_dynamic_partitions(dataset_files.name) == ["a.csv"]
+    (landing / "b.xlsx").write_bytes(b"")
+    third = tick(second.cursor)
+    assert third.run_requests == []  # b.xlsx seen once; a.csv already requested
+    fourth = tick(third.cursor)
+    assert [r.partition_key for r in fourth.run_requests] == ["b.xlsx"]
+    assert tick(fourth.cursor).run_requests == []
+
+
+def test_maintenance_job_refreshes_the_search_view(database_url: str, tmp_path: Path) -> None:
+    from import_pipeline.defs.datasets.schedules import datasets_maintenance_job
+
+    path = tmp_path / "m.csv"
+    path.write_text("a\n1\n")
+    with psycopg.connect(database_url) as conn:
+        run_import(conn, path, "maintained")
+        assert conn.execute("SELECT count(*) FROM datasets.dataset_search").fetchone()[0] == 0
+    result = datasets_maintenance_job.execute_in_process(resources={"postgres": PostgresResource(url=database_url)})
+    assert result.success
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT name FROM datasets.dataset_search").fetchall() == [("maintained",)]
