@@ -123,6 +123,10 @@ def command_bench(args: argparse.Namespace) -> int:
         from import_pipeline.bench import gamedata
 
         gamedata.run(url, items=args.items, seed=args.seed)
+    elif args.family == "datasets":
+        from import_pipeline.bench import datasets
+
+        datasets.run(url, rows=args.rows, cols=args.cols)
     return 0
 
 
@@ -167,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     game_bench = families.add_parser("gamedata", help="item dump import: clean, same again, 1%% changed, raw COPY")
     game_bench.add_argument("--items", type=int, default=156_771)
     game_bench.add_argument("--seed", type=int, default=1)
+    data_bench = families.add_parser("datasets", help="CSV import end to end vs raw COPY of the file and of the final rows")
+    data_bench.add_argument("--rows", type=int, default=1_000_000)
+    data_bench.add_argument("--cols", type=int, default=10)
     bench.set_defaults(run=command_bench)
     return parser
 

@@ -19,6 +19,7 @@ import psycopg
 import pytest
 
 from import_pipeline.defs.datasets.assets import commits, dataset_search, staged_rows
+from import_pipeline.defs.datasets.checks import commit_rows_resolve
 from import_pipeline.defs.datasets.partitions import dataset_files
 from import_pipeline.defs.datasets.resources import DatasetFiles
 from import_pipeline.defs.datasets.sensors import datasets_landing_sensor
@@ -238,7 +239,25 @@ def test_staging_killed_midway_resumes_without_duplicates(database_url: str, tmp
         assert conn.execute("SELECT count(*), count(DISTINCT logical_row_id) FROM datasets.commit_rows").fetchone() == (
             200_000, 200_000)
         assert conn.execute("SELECT count(*) FROM datasets.commits").fetchone()[0] == 1
-        assert conn.execute("SELECT count(*) FROM datasets.staged_rows").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM datasets.imports").fetchone()[0] == 0
+
+
+def test_append_staged_before_the_ref_moved_is_renumbered_at_commit(conn: psycopg.Connection, tmp_path: Path) -> None:
+    base, late, early = tmp_path / "base.csv", tmp_path / "late.csv", tmp_path / "early.csv"
+    base.write_text("n\nb1\nb2\n")
+    late.write_text("n\nl1\n")
+    early.write_text("n\ne1\ne2\ne3\n")
+    run_import(conn, base, "moving")
+    request = ImportRequest(path=late, dataset="moving", mode="append")
+    staged = stage_file(conn, request)          # staged on base: its row is primary:3
+    run_import(conn, early, "moving", mode="append")  # meanwhile the ref moves (5 rows)
+    commit = commit_import(conn, request, sha256=staged.sha256)
+    assert commit.row_count == 6
+    rows = conn.execute("SELECT logical_row_id, data->>'n' FROM datasets.commit_rows JOIN datasets.rows"
+                        " USING (row_hash) WHERE commit_id = %s", (commit.commit_id,)).fetchall()
+    assert sorted(rows, key=lambda r: int(r[0].split(":")[1])) == [
+        ("primary:1", "b1"), ("primary:2", "b2"), ("primary:3", "e1"), ("primary:4", "e2"), ("primary:5", "e3"),
+        ("primary:6", "l1")]
 
 
 def test_concurrent_imports_into_one_dataset_serialize_on_the_ref(database_url: str, tmp_path: Path) -> None:
@@ -281,9 +300,10 @@ def test_assets_import_a_landed_file_with_its_sidecar(database_url: str, tmp_pat
                                                      "message": "Q1", "author": "ops"}))
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(dataset_files.name, ["q1.csv"])
-    result = dg.materialize([staged_rows, commits, dataset_search], partition_key="q1.csv", instance=instance,
-                            resources=resources(database_url, landing))
+    result = dg.materialize([staged_rows, commits, dataset_search, commit_rows_resolve], partition_key="q1.csv",
+                            instance=instance, resources=resources(database_url, landing))
     assert result.success
+    assert [e.passed for e in result.get_asset_check_evaluations()] == [True]
     metadata = {e.event_specific_data.materialization.asset_key.to_user_string():
                 e.event_specific_data.materialization.metadata for e in result.get_asset_materialization_events()}
     assert metadata["datasets/staged_rows"]["rows"].value == 2

@@ -34,10 +34,14 @@ CREATE TABLE datasets.commits (
 CREATE INDEX commits_dataset_id_idx ON datasets.commits (dataset_id, committed_at);
 CREATE INDEX commits_parent_commit_id_idx ON datasets.commits (parent_commit_id);
 
+-- A commit's rows are written batch by batch while its file is staged, before the commit
+-- row itself exists, so there are no foreign keys here: a foreign key would also cost a
+-- lookup and a row lock per row. The import writes row contents before their references,
+-- and the asset check `commit_rows_resolve` verifies that every reference resolves.
 CREATE TABLE datasets.commit_rows (
-    commit_id       text NOT NULL REFERENCES datasets.commits ON DELETE CASCADE,
+    commit_id       text NOT NULL,
     logical_row_id  text NOT NULL,
-    row_hash        uuid NOT NULL REFERENCES datasets.rows,
+    row_hash        uuid NOT NULL,
     PRIMARY KEY (commit_id, logical_row_id)
 );
 CREATE INDEX commit_rows_row_hash_idx ON datasets.commit_rows (row_hash);
@@ -51,9 +55,13 @@ CREATE TABLE datasets.refs (
 );
 
 -- An import in progress: the file's rows are staged batch by batch (each batch committed
--- with its checkpoint), so a killed run resumes after the last staged batch.
+-- with its checkpoint) as the commit_rows of `commit_id`, a commit that does not exist
+-- until the import commits; a killed run resumes after the last staged batch.
 CREATE TABLE datasets.imports (
     import_id       text PRIMARY KEY,
+    commit_id       text NOT NULL UNIQUE,
+    parent_commit_id text,
+    row_offsets     jsonb NOT NULL DEFAULT '{}',
     dataset_name    text NOT NULL,
     ref_name        text NOT NULL,
     mode            text NOT NULL CHECK (mode IN ('replace', 'append')),
@@ -66,15 +74,6 @@ CREATE TABLE datasets.imports (
     staged_at       timestamptz,
     started_at      timestamptz NOT NULL DEFAULT now()
 );
-
--- Staged row references of imports in progress. Unlogged: a crash empties it, and the
--- import (whose checkpoint then no longer matches) starts staging again.
-CREATE UNLOGGED TABLE datasets.staged_rows (
-    import_id       text NOT NULL,
-    logical_row_id  text NOT NULL,
-    row_hash        uuid NOT NULL
-);
-CREATE INDEX staged_rows_import_id_idx ON datasets.staged_rows (import_id);
 
 -- One row per dataset for search: its main ref's commit, row count and a tsvector.
 CREATE MATERIALIZED VIEW datasets.dataset_search AS

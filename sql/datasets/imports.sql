@@ -7,22 +7,31 @@ JOIN datasets.refs r ON r.dataset_id = d.id AND r.name = %(ref)s
 JOIN datasets.commits c ON c.commit_id = r.commit_id
 WHERE d.name = %(dataset)s;
 
+-- name: row_offsets
+-- Per table, the last row number of a commit: appended rows are numbered after it.
+SELECT coalesce(jsonb_object_agg(table_key, last_row), '{}')
+FROM (SELECT substring(logical_row_id FROM '^(.*):[0-9]+$') AS table_key,
+             max(substring(logical_row_id FROM ':([0-9]+)$')::bigint) AS last_row
+      FROM datasets.commit_rows WHERE commit_id = %(commit_id)s GROUP BY 1) t;
+
 -- name: start_import
-INSERT INTO datasets.imports (import_id, dataset_name, ref_name, mode, source_file, source_sha256)
-VALUES (%(import_id)s, %(dataset)s, %(ref)s, %(mode)s, %(source_file)s, %(sha256)s)
+INSERT INTO datasets.imports (import_id, commit_id, parent_commit_id, row_offsets, dataset_name, ref_name, mode,
+                              source_file, source_sha256)
+VALUES (%(import_id)s, %(commit_id)s, %(parent)s, %(row_offsets)s, %(dataset)s, %(ref)s, %(mode)s,
+        %(source_file)s, %(sha256)s)
 ON CONFLICT (import_id) DO NOTHING;
 
 -- name: import_state
-SELECT staged_rows, staged_batches, rejects, bytes, staged_at IS NOT NULL,
-       (SELECT count(*) FROM datasets.staged_rows s WHERE s.import_id = i.import_id)
+SELECT staged_rows, staged_batches, rejects, staged_at IS NOT NULL, commit_id, parent_commit_id, row_offsets,
+       (SELECT count(*) FROM datasets.commit_rows c WHERE c.commit_id = i.commit_id)
 FROM datasets.imports i WHERE import_id = %(import_id)s;
 
 -- name: restart_import
 UPDATE datasets.imports SET staged_rows = 0, staged_batches = 0, rejects = 0, bytes = 0, staged_at = NULL
 WHERE import_id = %(import_id)s;
 
--- name: delete_staged
-DELETE FROM datasets.staged_rows WHERE import_id = %(import_id)s;
+-- name: delete_pending_rows
+DELETE FROM datasets.commit_rows WHERE commit_id = %(commit_id)s;
 
 -- name: create_batch_rows
 CREATE TEMP TABLE IF NOT EXISTS datasets_batch_rows (row_hash uuid, data jsonb) ON COMMIT DELETE ROWS;
@@ -53,42 +62,35 @@ FROM datasets.refs r JOIN datasets.commits c ON c.commit_id = r.commit_id
 WHERE r.dataset_id = %(dataset_id)s AND r.name = %(ref)s
 FOR UPDATE OF r;
 
--- name: insert_commit
-INSERT INTO datasets.commits (commit_id, dataset_id, parent_commit_id, message, author, row_count, reject_count,
-                              source_file, source_sha256)
-VALUES (%(commit_id)s, %(dataset_id)s, %(parent)s, %(message)s, %(author)s, 0, %(rejects)s,
-        %(source_file)s, %(sha256)s);
+-- name: prefix_pending_rows
+-- The ref moved while an append was staged: shift the new rows past the actual parent's
+-- last rows, through a temporary prefix so no two rows ever share an id midway.
+UPDATE datasets.commit_rows
+SET logical_row_id = '~' || logical_row_id
+WHERE commit_id = %(commit_id)s;
+
+-- name: renumber_pending_rows
+UPDATE datasets.commit_rows c
+SET logical_row_id = t.table_key || ':' || (t.number - coalesce((%(staged_offsets)s::jsonb ->> t.table_key)::bigint, 0)
+                                            + coalesce((%(actual_offsets)s::jsonb ->> t.table_key)::bigint, 0))
+FROM (SELECT logical_row_id,
+             substring(logical_row_id FROM '^~(.*):[0-9]+$') AS table_key,
+             substring(logical_row_id FROM ':([0-9]+)$')::bigint AS number
+      FROM datasets.commit_rows WHERE commit_id = %(commit_id)s) t
+WHERE c.commit_id = %(commit_id)s AND c.logical_row_id = t.logical_row_id;
 
 -- name: copy_parent_rows
 INSERT INTO datasets.commit_rows (commit_id, logical_row_id, row_hash)
 SELECT %(commit_id)s, logical_row_id, row_hash FROM datasets.commit_rows WHERE commit_id = %(parent)s;
 
--- name: insert_staged_rows
--- In append mode, a table's new rows are numbered after the parent's last row of that table.
-WITH offsets AS (
-    SELECT substring(logical_row_id FROM '^(.*):[0-9]+$') AS table_key,
-           max(substring(logical_row_id FROM ':([0-9]+)$')::bigint) AS last_row
-    FROM datasets.commit_rows
-    WHERE %(append)s AND commit_id = %(parent)s
-    GROUP BY 1
-)
-INSERT INTO datasets.commit_rows (commit_id, logical_row_id, row_hash)
-SELECT %(commit_id)s,
-       CASE WHEN o.last_row IS NULL THEN s.logical_row_id
-            ELSE o.table_key || ':' || (substring(s.logical_row_id FROM ':([0-9]+)$')::bigint + o.last_row) END,
-       s.row_hash
-FROM datasets.staged_rows s
-LEFT JOIN offsets o ON o.table_key = substring(s.logical_row_id FROM '^(.*):[0-9]+$')
-WHERE s.import_id = %(import_id)s;
+-- name: insert_commit
+INSERT INTO datasets.commits (commit_id, dataset_id, parent_commit_id, message, author, row_count, reject_count,
+                              source_file, source_sha256)
+VALUES (%(commit_id)s, %(dataset_id)s, %(parent)s, %(message)s, %(author)s, %(row_count)s, %(rejects)s,
+        %(source_file)s, %(sha256)s);
 
 -- name: commit_counts
 SELECT row_count, reject_count FROM datasets.commits WHERE commit_id = %(commit_id)s;
-
--- name: count_commit_rows
-UPDATE datasets.commits
-SET row_count = (SELECT count(*) FROM datasets.commit_rows WHERE commit_id = %(commit_id)s)
-WHERE commit_id = %(commit_id)s
-RETURNING row_count;
 
 -- name: move_ref
 INSERT INTO datasets.refs (dataset_id, name, commit_id) VALUES (%(dataset_id)s, %(ref)s, %(commit_id)s)
@@ -105,3 +107,9 @@ REFRESH MATERIALIZED VIEW CONCURRENTLY datasets.dataset_search;
 
 -- name: analyze_tables
 ANALYZE datasets.datasets, datasets.rows, datasets.commits, datasets.commit_rows, datasets.refs;
+
+-- name: unresolved_commit_rows
+-- References of committed rows whose content is missing (must be 0).
+SELECT count(*) FROM datasets.commit_rows cr
+JOIN datasets.commits c ON c.commit_id = cr.commit_id
+WHERE NOT EXISTS (SELECT 1 FROM datasets.rows r WHERE r.row_hash = cr.row_hash);

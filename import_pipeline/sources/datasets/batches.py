@@ -46,9 +46,14 @@ def hashed_batches(
     batch_rows: int = 50_000,
     encoding: str | None = None,
     has_header: bool | None = None,
+    row_offsets: dict[str, int] | None = None,
 ) -> Iterator[RowBatch]:
     """Yield the file's records after the first `skip_records` in batches of up to
-    `batch_rows`, each row as `(16-byte row hash, logical row id, canonical JSON)`."""
+    `batch_rows`, each row as `(16-byte row hash, logical row id, canonical JSON)`.
+
+    `row_offsets` shifts the row numbers of a table (appending after existing rows).
+    """
+    offsets = row_offsets or {}
     counter = [0]
     batch = RowBatch(records=skip_records)
     for consumed, record in enumerate(file_records(path, encoding=encoding, has_header=has_header,
@@ -61,7 +66,8 @@ def hashed_batches(
             continue
         canonical = canonical_json(record.data)
         # The row hash of `table.row_hash`, as raw bytes.
-        batch.rows.append((hashlib.sha256(canonical).digest()[:16], record.logical_row_id, canonical))
+        number = record.number + offsets[record.table] if record.table in offsets else record.number
+        batch.rows.append((hashlib.sha256(canonical).digest()[:16], f"{record.table}:{number}", canonical))
         if len(batch.rows) >= batch_rows:
             batch.bytes_read = counter[0]
             yield batch

@@ -51,7 +51,9 @@ def column_names(header: Sequence[Any], *, prefix: str | None = None) -> list[st
 
 def canonical_json(data: dict[str, Any]) -> bytes:
     """The row's canonical JSON: keys sorted, no whitespace, UTF-8 with non-ASCII unescaped."""
-    return orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+    # orjson's result keeps its ~4 KB output buffer allocated; batches hold tens of thousands
+    # of these, so keep an exact-size copy instead.
+    return memoryview(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).tobytes()
 
 
 def row_hash(canonical: bytes) -> uuid.UUID:
