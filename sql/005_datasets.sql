@@ -44,7 +44,10 @@ CREATE TABLE datasets.commit_rows (
     row_hash        uuid NOT NULL,
     PRIMARY KEY (commit_id, logical_row_id)
 );
-CREATE INDEX commit_rows_row_hash_idx ON datasets.commit_rows (row_hash);
+-- "Which commits hold this row" is an equality lookup: a hash index answers it and costs
+-- less to maintain than a btree on random uuids (1M rows COPYed: 3.8 s against 4.5 s; 2.2 s
+-- with the primary key alone).
+CREATE INDEX commit_rows_row_hash_idx ON datasets.commit_rows USING hash (row_hash);
 
 CREATE TABLE datasets.refs (
     dataset_id  integer NOT NULL REFERENCES datasets.datasets ON DELETE CASCADE,

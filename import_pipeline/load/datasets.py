@@ -186,8 +186,11 @@ def stage_file(
                 "import_id": import_id, "commit_id": pending_commit_id(import_id, parent), "parent": parent,
                 "row_offsets": Jsonb(offsets), "dataset": request.dataset, "ref": request.ref, "mode": request.mode,
                 "source_file": str(request.path), "sha256": sha})
-            staged, batches, rejects, done, commit_id, _, offsets, present = conn.execute(
+            staged, batches, rejects, done, commit_id, _, offsets = conn.execute(
                 statement("datasets", "import_state"), {"import_id": import_id}).fetchone()
+            present = 0
+            if batches:  # a resumed import: its stored rows must match its checkpoint
+                present = conn.execute(statement("datasets", "pending_row_count"), {"commit_id": commit_id}).fetchone()[0]
             if present != staged:  # rows of an unfinished batch: start over
                 conn.execute(statement("datasets", "delete_pending_rows"), {"commit_id": commit_id})
                 conn.execute(statement("datasets", "restart_import"), {"import_id": import_id})
@@ -351,7 +354,7 @@ def commit_import(conn: psycopg.Connection, request: ImportRequest, *, sha256: s
         if state is None or not state[3]:
             raise NothingStaged(f"{request.path.name}: no completely staged rows for dataset {request.dataset!r}; "
                                 "materialize the staged rows first")
-        staged, _, rejects, _, commit_id, staged_parent, staged_offsets, _ = state
+        staged, _, rejects, _, commit_id, staged_parent, staged_offsets = state
         params = {"commit_id": commit_id, "dataset_id": dataset_id, "parent": parent, "import_id": import_id,
                   "message": request.message or f"import {request.path.name}", "author": request.author,
                   "rejects": rejects, "source_file": request.path.name, "sha256": sha, "ref": request.ref}

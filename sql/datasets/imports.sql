@@ -22,9 +22,11 @@ VALUES (%(import_id)s, %(commit_id)s, %(parent)s, %(row_offsets)s, %(dataset)s, 
 ON CONFLICT (import_id) DO NOTHING;
 
 -- name: import_state
-SELECT staged_rows, staged_batches, rejects, staged_at IS NOT NULL, commit_id, parent_commit_id, row_offsets,
-       (SELECT count(*) FROM datasets.commit_rows c WHERE c.commit_id = i.commit_id)
-FROM datasets.imports i WHERE import_id = %(import_id)s;
+SELECT staged_rows, staged_batches, rejects, staged_at IS NOT NULL, commit_id, parent_commit_id, row_offsets
+FROM datasets.imports WHERE import_id = %(import_id)s;
+
+-- name: pending_row_count
+SELECT count(*) FROM datasets.commit_rows WHERE commit_id = %(commit_id)s;
 
 -- name: restart_import
 UPDATE datasets.imports SET staged_rows = 0, staged_batches = 0, rejects = 0, bytes = 0, staged_at = NULL
