@@ -1,7 +1,8 @@
 """`import-pipeline demo`: materialize the main jobs on sample data, headless.
 
-The example family, then the gamedata family on small generated dumps (3,000 items, 600
-nanos, perks and symbiant drops) written once into `$IMPORT_PIPELINE_HOME/demo/gamedata`.
+The example family, the gamedata family on small generated dumps (3,000 items, 600 nanos,
+perks and symbiant drops) and the datasets family on a generated 5,000-row CSV, all
+written once under `$IMPORT_PIPELINE_HOME/demo/`.
 
 Runs go into the Dagster instance that `dagster.yaml` describes (so `import-pipeline up`
 shows them afterwards), or an ephemeral one when DAGSTER_HOME is not set.
@@ -20,12 +21,15 @@ from import_pipeline.postgres.connect import home_dir
 
 DEMO_ITEMS = 3_000
 DEMO_NANOS = 600
+DEMO_CSV = "demo_sales.csv"
+DEMO_CSV_ROWS = 5_000
 
 
 def run_plan() -> list[tuple[list[dg.AssetsDefinition], str | None]]:
     """What the demo materializes, in dependency order: (assets, partition key) per run."""
     from import_pipeline.defs.example import assets as example
     from import_pipeline.defs.example.partitions import regions
+    from import_pipeline.defs.datasets import assets as datasets
     from import_pipeline.defs.gamedata import assets as gamedata
     from import_pipeline.defs.gamedata.partitions import dump_kinds
 
@@ -34,6 +38,7 @@ def run_plan() -> list[tuple[list[dg.AssetsDefinition], str | None]]:
     plan.append(([example.station_summary], None))
     plan += [([gamedata.gamedata_dump], kind) for kind in dump_kinds.get_partition_keys()]
     plan.append(([gamedata.perks, gamedata.symbiants], None))
+    plan.append(([datasets.staged_rows, datasets.commits, datasets.dataset_search], DEMO_CSV))
     return plan
 
 
@@ -49,14 +54,29 @@ def prepare_gamedata(folder: Path) -> None:
     gamedata.write_symbiants(folder / "symbiants.csv", aoids[-120:])
 
 
+def prepare_datasets(folder: Path, instance: dg.DagsterInstance) -> None:
+    """Write a small generated CSV into `folder` (the demo's datasets landing folder) once, and
+    register its partition, as the landing sensor would."""
+    from import_pipeline.bench.datasets import write_csv
+    from import_pipeline.defs.datasets.partitions import dataset_files
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / DEMO_CSV).exists():
+        write_csv(folder / DEMO_CSV, DEMO_CSV_ROWS, 6)
+    instance.add_dynamic_partitions(dataset_files.name, [DEMO_CSV])
+
+
 def run_demo() -> int:
     """Materialize every step of `run_plan`; print one line per materialization; 0 on success."""
+    from import_pipeline.defs.datasets.resources import DatasetFiles
     from import_pipeline.defs.gamedata.resources import GamedataFiles
 
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    landing = home_dir() / "demo" / "gamedata"
-    prepare_gamedata(landing)
-    resources = {**defs.resources, "gamedata_files": GamedataFiles(landing_dir=str(landing))}
+    demo = home_dir() / "demo"
+    prepare_gamedata(demo / "gamedata")
+    prepare_datasets(demo / "datasets", instance)
+    resources = {**defs.resources, "gamedata_files": GamedataFiles(landing_dir=str(demo / "gamedata")),
+                 "dataset_files_folder": DatasetFiles(landing_dir=str(demo / "datasets"))}
     all_assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition)]
     for selected, partition in run_plan():
         result = dg.materialize(
@@ -69,12 +89,13 @@ def run_demo() -> int:
             return 1
         for event in result.get_asset_materialization_events():
             meta = event.materialization.metadata
-            rows = next((meta[k].value for k in ("dagster/row_count", "rows_written") if k in meta), "?")
+            rows = next((meta[k].value for k in ("dagster/row_count", "rows_written", "rows") if k in meta), "?")
             where = f" [{event.partition}]" if event.partition else ""
             details = ", ".join(
                 f"{key.removeprefix('rows_')} {meta[key].value}"
                 for key in ("rows_inserted", "rows_updated", "rows_unchanged", "rows_deleted", "rows_rejected",
-                            "items_new", "items_changed", "items_unchanged", "items_removed")
+                            "items_new", "items_changed", "items_unchanged", "items_removed", "new_unique_rows",
+                            "new_commit")
                 if key in meta
             )
             print(f"{event.asset_key.to_user_string()}{where}: {rows} rows written ({details})")

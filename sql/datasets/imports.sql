@@ -107,6 +107,9 @@ DELETE FROM datasets.imports WHERE import_id = %(import_id)s;
 -- name: refresh_search
 REFRESH MATERIALIZED VIEW CONCURRENTLY datasets.dataset_search;
 
+-- name: search_count
+SELECT count(*) FROM datasets.dataset_search;
+
 -- name: analyze_tables
 ANALYZE datasets.datasets, datasets.rows, datasets.commits, datasets.commit_rows, datasets.refs;
 

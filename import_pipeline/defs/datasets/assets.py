@@ -105,8 +105,8 @@ def commits(
 def dataset_search(postgres: PostgresResource) -> dg.MaterializeResult:
     """The search view over all datasets, refreshed concurrently (readers are not blocked)."""
     with postgres.connection() as conn:
-        refresh_search(conn)
-    return dg.MaterializeResult(metadata={"dagster/table_name": "datasets.dataset_search"})
+        datasets = refresh_search(conn)
+    return dg.MaterializeResult(metadata={"dagster/table_name": "datasets.dataset_search", "dagster/row_count": datasets})
 
 
 import_job = dg.define_asset_job(
