@@ -49,3 +49,29 @@ class RowStream:
 
     def __iter__(self) -> Iterator[Sequence[Any]]:
         return iter(self.rows)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far an import is: `records` done, `bytes_read` of `total_bytes`, after `seconds`."""
+
+    records: int
+    bytes_read: int
+    total_bytes: int
+    seconds: float
+
+    @property
+    def records_per_second(self) -> float:
+        return self.records / self.seconds if self.seconds else 0.0
+
+    @property
+    def eta_seconds(self) -> float | None:
+        if not self.bytes_read:
+            return None
+        return self.seconds * (self.total_bytes - self.bytes_read) / self.bytes_read
+
+    def describe(self, what: str, unit: str = "records") -> str:
+        """One log line: `<what>: N <unit>, X of Y MB, R <unit>/s, about E s left`."""
+        eta = f", about {self.eta_seconds:.0f} s left" if self.eta_seconds is not None else ""
+        return (f"{what}: {self.records:,} {unit}, {self.bytes_read / 1e6:,.1f} of {self.total_bytes / 1e6:,.1f} MB, "
+                f"{self.records_per_second:,.0f} {unit}/s{eta}")

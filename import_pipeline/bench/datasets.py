@@ -17,7 +17,6 @@ Peak memory is reported for this process and for the parsing child process.
 from __future__ import annotations
 
 import random
-import resource
 import tempfile
 import time
 from pathlib import Path
@@ -25,12 +24,9 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from import_pipeline.bench.report import peak_rss_mb
+from import_pipeline.bench.report import child_peak_rss_mb, peak_rss_mb, scratch_database
 from import_pipeline.load.datasets import ImportRequest, commit_import, stage_file
-from import_pipeline.postgres.connect import ensure_database, with_database
-from import_pipeline.postgres.migrate import migrate_database
 
-DATABASE = "import_pipeline_bench"
 WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
 
 
@@ -68,15 +64,6 @@ def naive_loop(conn: psycopg.Connection, path: Path) -> int:
     return count
 
 
-def _scratch_database(server_url: str) -> str:
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE)))
-    ensure_database(server_url, DATABASE)
-    url = with_database(server_url, DATABASE)
-    migrate_database(url)
-    return url
-
-
 def _copy_file(conn: psycopg.Connection, statement: sql.Composable, path: Path) -> None:
     with path.open("rb") as source, conn.cursor().copy(statement) as copy:
         while chunk := source.read(1 << 20):
@@ -91,8 +78,7 @@ def run(server_url: str, rows: int, cols: int) -> None:
         print(f"generating {rows:,} x {cols} CSV ...")
         size = write_csv(csv_path, rows, cols)
         print(f"  {size / 1e6:,.1f} MB")
-        url = _scratch_database(server_url)
-        try:
+        with scratch_database(server_url) as url:
             with psycopg.connect(url) as conn:
                 request = ImportRequest(path=csv_path, dataset="bench")
                 started = time.perf_counter()
@@ -100,7 +86,7 @@ def run(server_url: str, rows: int, cols: int) -> None:
                 staged_at = time.perf_counter()
                 commit = commit_import(conn, request, sha256=staged.sha256)
                 seconds = time.perf_counter() - started
-            child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+            child_rss = child_peak_rss_mb()
             print(f"\nimport: {commit.row_count:,} rows ({staged.new_unique_rows:,} new unique) in {seconds:.2f} s "
                   f"= {rows / seconds:,.0f} rows/s, {size / 1e6 / seconds:,.1f} MB/s "
                   f"(stage {staged_at - started:.2f} s, commit {seconds - (staged_at - started):.2f} s)")
@@ -128,9 +114,6 @@ def run(server_url: str, rows: int, cols: int) -> None:
                 started = time.perf_counter()
                 naive_loop(conn, csv_path)
                 naive = time.perf_counter() - started
-        finally:
-            with psycopg.connect(server_url, autocommit=True) as conn:
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE)))
     import_rate = rows / seconds
     print(f"raw COPY of the CSV into a typed table:       {rows / raw_csv:>11,.0f} rows/s ({raw_csv:.2f} s)")
     print(f"raw COPY of the final rows (uuid pk, jsonb):  {rows / raw_rows:>11,.0f} rows/s ({raw_rows:.2f} s)")

@@ -24,30 +24,14 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from import_pipeline.bench.report import peak_rss_mb
+from import_pipeline.bench.report import child_peak_rss_mb, peak_rss_mb, scratch_database
 from import_pipeline.generate.gamedata import changed, records, write_dump
 from import_pipeline.load.gamedata.dump import SCHEMA, DumpImport, import_dump
-from import_pipeline.postgres.connect import ensure_database, with_database
-from import_pipeline.postgres.migrate import migrate_database
 from import_pipeline.postgres.tables import create_schema, drop_schema
 from import_pipeline.sources.gamedata.normalize import COLUMNS
 
-DATABASE = "import_pipeline_bench"
 RAW_SCHEMA = "bench_raw"
 CHANGED_FRACTION = 0.01
-
-
-def _recreate_database(server_url: str) -> str:
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE)))
-    ensure_database(server_url, DATABASE)
-    url = with_database(server_url, DATABASE)
-    migrate_database(url)
-    return url
-
-
-def _child_peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
 def _cpu_seconds(backend_pid: int) -> tuple[float, float, float | None]:
@@ -130,28 +114,30 @@ def run(server_url: str, items: int, seed: int = 1) -> None:
         changed_dump = write_dump(scratch / "items_changed.json",
                                   changed(records(items, nano=False, seed=seed), CHANGED_FRACTION, seed))
         print(f"  {dump.path.name}: {dump.bytes / 1e6:,.1f} MB; {changed_dump.path.name}: {changed_dump.bytes / 1e6:,.1f} MB")
-        url = _recreate_database(server_url)
-        with psycopg.connect(url) as conn:
-            runs = [("clean import", dump.path), ("re-import, same dump", dump.path),
-                    (f"re-import, {CHANGED_FRACTION:.0%} changed", changed_dump.path)]
-            backend_pid = conn.info.backend_pid
-            for label, path in runs:
-                cpu_before = _cpu_seconds(backend_pid)
-                started = time.perf_counter()
-                result = import_dump(conn, path, "items")
-                _print_import(label, result, time.perf_counter() - started)
-                cpu_after = _cpu_seconds(backend_pid)
-                own, child = cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1]
-                server = (f", server backend {cpu_after[2] - cpu_before[2]:.1f} s (index builds run partly in "
-                          f"parallel workers, not counted)" if cpu_after[2] is not None else "")
-                print(f"  CPU: parsing child {child:.1f} s, this process {own:.1f} s{server}")
-            # Back to the clean dump's rows for the raw baseline.
-            import_dump(conn, dump.path, "items")
-        rows, seconds, per_table = _raw_copy(url, scratch)
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(DATABASE)))
-        print(f"\nraw COPY of the final rows into unindexed tables: {rows:,} rows in {seconds:.2f} s "
-              f"= {rows / seconds:,.0f} rows/s, {items / seconds:,.0f} items/s")
-        for table, (count, table_seconds) in per_table.items():
-            print(f"  {table:<24} {count:>11,} {table_seconds:>8.2f} {count / table_seconds if table_seconds else 0:>11,.0f}")
-        print(f"\npeak RSS: this process {peak_rss_mb():,.0f} MiB, parsing child {_child_peak_rss_mb():,.0f} MiB")
+        with scratch_database(server_url) as url:
+            _measure(url, dump.path, changed_dump.path, scratch, items)
+
+
+def _measure(url: str, dump: Path, changed_dump: Path, scratch: Path, items: int) -> None:
+    with psycopg.connect(url) as conn:
+        runs = [("clean import", dump), ("re-import, same dump", dump),
+                (f"re-import, {CHANGED_FRACTION:.0%} changed", changed_dump)]
+        backend_pid = conn.info.backend_pid
+        for label, path in runs:
+            cpu_before = _cpu_seconds(backend_pid)
+            started = time.perf_counter()
+            result = import_dump(conn, path, "items")
+            _print_import(label, result, time.perf_counter() - started)
+            cpu_after = _cpu_seconds(backend_pid)
+            own, child = cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1]
+            server = (f", server backend {cpu_after[2] - cpu_before[2]:.1f} s (index builds run partly in "
+                      f"parallel workers, not counted)" if cpu_after[2] is not None else "")
+            print(f"  CPU: parsing child {child:.1f} s, this process {own:.1f} s{server}")
+        # Back to the clean dump's rows for the raw baseline.
+        import_dump(conn, dump, "items")
+    rows, seconds, per_table = _raw_copy(url, scratch)
+    print(f"\nraw COPY of the final rows into unindexed tables: {rows:,} rows in {seconds:.2f} s "
+          f"= {rows / seconds:,.0f} rows/s, {items / seconds:,.0f} items/s")
+    for table, (count, table_seconds) in per_table.items():
+        print(f"  {table:<24} {count:>11,} {table_seconds:>8.2f} {count / table_seconds if table_seconds else 0:>11,.0f}")
+    print(f"\npeak RSS: this process {peak_rss_mb():,.0f} MiB, parsing child {child_peak_rss_mb():,.0f} MiB")

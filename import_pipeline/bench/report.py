@@ -5,8 +5,33 @@ from __future__ import annotations
 import resource
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+
+from import_pipeline.postgres.connect import drop_database, ensure_database, with_database
+from import_pipeline.postgres.migrate import migrate_database
+
+SCRATCH_DATABASE = "import_pipeline_bench"
+
+
+@contextmanager
+def scratch_database(server_url: str) -> Iterator[str]:
+    """A freshly created and migrated `import_pipeline_bench` database on the server of
+    `server_url`, dropped when the block ends; yields its URL."""
+    drop_database(server_url, SCRATCH_DATABASE)
+    ensure_database(server_url, SCRATCH_DATABASE)
+    url = with_database(server_url, SCRATCH_DATABASE)
+    try:
+        migrate_database(url)
+        yield url
+    finally:
+        drop_database(server_url, SCRATCH_DATABASE)
+
+
+def child_peak_rss_mb() -> float:
+    """The largest peak resident set size of this process's finished children, in MiB."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
 def peak_rss_mb() -> float:

@@ -33,6 +33,7 @@ from import_pipeline.postgres.copy import copy_rows
 from import_pipeline.postgres.locks import advisory_lock
 from import_pipeline.postgres.rejects import clear_rejects, write_rejects
 from import_pipeline.postgres.statements import statement
+from import_pipeline.records import Progress
 from import_pipeline.sources.datasets.batches import RowBatch, hashed_batches
 
 MODES = ("replace", "append")
@@ -73,26 +74,6 @@ class ImportRequest:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if not self.dataset.strip():
             raise ValueError("the dataset name is empty")
-
-
-@dataclass
-class StageProgress:
-    """How far staging is: rows and bytes, since when, of how many bytes."""
-
-    rows: int
-    bytes_read: int
-    total_bytes: int
-    seconds: float
-
-    @property
-    def rows_per_second(self) -> float:
-        return self.rows / self.seconds if self.seconds else 0.0
-
-    @property
-    def eta_seconds(self) -> float | None:
-        if not self.bytes_read:
-            return None
-        return self.seconds * (self.total_bytes - self.bytes_read) / self.bytes_read
 
 
 @dataclass
@@ -159,7 +140,7 @@ def stage_file(
     *,
     run_id: str | None = None,
     partition_key: str | None = None,
-    progress: Callable[[StageProgress], None] | None = None,
+    progress: Callable[[Progress], None] | None = None,
     batch_rows: int = BATCH_ROWS,
 ) -> StageResult:
     """Stage the rows of `request.path`, resuming an interrupted staging of the same file.
@@ -223,7 +204,7 @@ def _stage_batches(
     skip_records: int,
     run_id: str | None,
     partition_key: str | None,
-    progress: Callable[[StageProgress], None] | None,
+    progress: Callable[[Progress], None] | None,
     batch_rows: int,
     started: float,
 ) -> None:
@@ -253,7 +234,7 @@ def _stage_batches(
         now = time.perf_counter()
         if progress is not None and now - last_report >= PROGRESS_SECONDS:
             last_report = now
-            progress(StageProgress(result.rows, batch.bytes_read, result.bytes, now - started))
+            progress(Progress(result.rows, batch.bytes_read, result.bytes, now - started))
 
     with _ContentWriter(conn) as contents:
         pending: RowBatch | None = None

@@ -86,6 +86,12 @@ def ensure_database(server_url: str, dbname: str) -> None:
                 pass  # another process created it between our check and our CREATE
 
 
+def drop_database(server_url: str, dbname: str) -> None:
+    """Drop database `dbname` if it exists, ending its sessions (PostgreSQL 13+)."""
+    with psycopg.connect(server_url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+
+
 def forget_dead_attachments(pgdata: Path) -> None:
     """Drop processes that no longer exist from the wheel's list of attached processes.
 

@@ -7,11 +7,11 @@ from import_pipeline.defs.datasets.resources import DatasetFiles
 from import_pipeline.load.datasets import (
     FileTooLarge,
     NothingStaged,
-    StageProgress,
     commit_import,
     refresh_search,
     stage_file,
 )
+from import_pipeline.records import Progress
 from import_pipeline.resources import PostgresResource
 from import_pipeline.sources.datasets.excel_file import UnsupportedFile
 
@@ -33,12 +33,8 @@ def staged_rows(
     An interrupted run resumes after its last staged batch."""
     request = dataset_files_folder.request(context.partition_key)
 
-    def report(progress: StageProgress) -> None:
-        eta = f", about {progress.eta_seconds:.0f} s left" if progress.eta_seconds is not None else ""
-        context.log.info(
-            f"{request.path.name}: {progress.rows:,} rows, {progress.bytes_read / 1e6:,.1f} of "
-            f"{progress.total_bytes / 1e6:,.1f} MB, {progress.rows_per_second:,.0f} rows/s{eta}"
-        )
+    def report(progress: Progress) -> None:
+        context.log.info(progress.describe(request.path.name, "rows"))
 
     try:
         with postgres.connection() as conn:

@@ -6,13 +6,12 @@ name, mtime and size, so each version of a file is imported once. Re-dropping a 
 the same content runs, finds its commit in place and creates none.
 """
 
-import json
-
 import dagster as dg
 
 from import_pipeline.defs.datasets.assets import import_job
 from import_pipeline.defs.datasets.partitions import dataset_files
 from import_pipeline.defs.datasets.resources import DatasetFiles
+from import_pipeline.defs.landing import LandingCursor
 
 
 @dg.sensor(
@@ -25,25 +24,21 @@ def datasets_landing_sensor(context: dg.SensorEvaluationContext, dataset_files_f
     folder = dataset_files_folder.folder()
     if not folder.is_dir():
         return dg.SkipReason(f"{folder} does not exist yet")
-    cursor = json.loads(context.cursor) if context.cursor else {"seen": {}, "requested": {}}
-    seen, requested = cursor["seen"], cursor["requested"]
+    cursor = LandingCursor(context.cursor)
     ready = {}
     for path in dataset_files_folder.data_files():
-        stat = path.stat()
-        signature = [stat.st_mtime_ns, stat.st_size]
-        if seen.get(path.name) == signature and requested.get(path.name) != signature:
+        signature = cursor.observe(path)
+        if signature is not None:
             ready[path.name] = signature
-        seen[path.name] = signature
     existing = set(context.instance.get_dynamic_partitions(dataset_files.name))
     new_keys = [name for name in ready if name not in existing]
-    run_requests = [
-        dg.RunRequest(run_key=f"{name}:{signature[0]}:{signature[1]}", partition_key=name,
-                      tags={"import_pipeline/source_file": str(folder / name)})
-        for name, signature in ready.items()
-    ]
-    requested.update(ready)
+    run_requests = []
+    for name, signature in ready.items():
+        run_requests.append(dg.RunRequest(run_key=cursor.run_key(name, signature), partition_key=name,
+                                          tags={"import_pipeline/source_file": str(folder / name)}))
+        cursor.mark_requested(name, signature)
     return dg.SensorResult(
         run_requests=run_requests,
         dynamic_partitions_requests=[dataset_files.build_add_request(new_keys)] if new_keys else [],
-        cursor=json.dumps(cursor),
+        cursor=cursor.to_json(),
     )

@@ -4,9 +4,10 @@ import dagster as dg
 
 from import_pipeline.defs.gamedata.partitions import dump_kinds
 from import_pipeline.defs.gamedata.resources import DUMP_FILES, PERKS_FILE, SYMBIANTS_FILE, GamedataFiles
-from import_pipeline.load.gamedata.dump import DumpImport, Progress, import_dump
+from import_pipeline.load.gamedata.dump import DumpImport, import_dump
 from import_pipeline.load.gamedata.perks import import_perks
 from import_pipeline.load.gamedata.symbiants import import_symbiants
+from import_pipeline.records import Progress
 from import_pipeline.resources import PostgresResource
 from import_pipeline.sources.gamedata.dump import DumpFormatError
 from import_pipeline.sources.gamedata.perks import PerksFormatError
@@ -56,11 +57,7 @@ def gamedata_dump(context: dg.AssetExecutionContext, postgres: PostgresResource,
     path = gamedata_files.path(DUMP_FILES[kind])
 
     def report(progress: Progress) -> None:
-        eta = f", about {progress.eta_seconds:.0f} s left" if progress.eta_seconds is not None else ""
-        context.log.info(
-            f"{kind}: {progress.records:,} records, {progress.bytes_read / 1e6:,.0f} of "
-            f"{progress.total_bytes / 1e6:,.0f} MB, {progress.records_per_second:,.0f} records/s{eta}"
-        )
+        context.log.info(progress.describe(kind))
 
     try:
         with postgres.connection() as conn:

@@ -6,20 +6,15 @@ the file's name, mtime and size. Perks and symbiants link to items, so while a d
 being imported (or about to be) their runs wait for a later tick.
 """
 
-import json
-
 import dagster as dg
 
 from import_pipeline.defs.gamedata.assets import dump_job, extras_job, key
 from import_pipeline.defs.gamedata.resources import DUMP_FILES, PERKS_FILE, SYMBIANTS_FILE, GamedataFiles
+from import_pipeline.defs.landing import LandingCursor
 
 EXTRAS = {PERKS_FILE: key("perks"), SYMBIANTS_FILE: key("symbiants")}
 ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
           dg.DagsterRunStatus.STARTED]
-
-
-def _signature(stat) -> list[int]:
-    return [stat.st_mtime_ns, stat.st_size]
 
 
 @dg.sensor(
@@ -32,38 +27,32 @@ def gamedata_landing_sensor(context: dg.SensorEvaluationContext, gamedata_files:
     folder = gamedata_files.folder()
     if not folder.is_dir():
         return dg.SkipReason(f"{folder} does not exist yet")
-    cursor = json.loads(context.cursor) if context.cursor else {"seen": {}, "requested": {}}
-    seen, requested = cursor["seen"], cursor["requested"]
+    cursor = LandingCursor(context.cursor)
     ready: dict[str, list[int]] = {}
     for name in [*DUMP_FILES.values(), *EXTRAS]:
         path = folder / name
-        if not path.is_file():
-            continue
-        signature = _signature(path.stat())
-        if seen.get(name) == signature and requested.get(name) != signature:
+        if path.is_file() and (signature := cursor.observe(path)) is not None:
             ready[name] = signature
-        seen[name] = signature
 
     run_requests = []
     for kind, name in DUMP_FILES.items():
         if name in ready:
             run_requests.append(dg.RunRequest(
-                run_key=f"{name}:{ready[name][0]}:{ready[name][1]}",
+                run_key=cursor.run_key(name, ready[name]),
                 job_name=dump_job.name,
                 partition_key=kind,
                 tags={"import_pipeline/source_file": str(folder / name)},
             ))
-            requested[name] = ready[name]
-    dump_pending = bool(run_requests) or any(
-        name in seen and requested.get(name) != seen[name] for name in DUMP_FILES.values()
-    ) or bool(context.instance.get_run_ids(dg.RunsFilter(job_name=dump_job.name, statuses=ACTIVE), limit=1))
+            cursor.mark_requested(name, ready[name])
+    dump_pending = bool(run_requests) or any(cursor.pending(name) for name in DUMP_FILES.values()) or bool(
+        context.instance.get_run_ids(dg.RunsFilter(job_name=dump_job.name, statuses=ACTIVE), limit=1))
     for name, asset_key in EXTRAS.items():
         if name in ready and not dump_pending:
             run_requests.append(dg.RunRequest(
-                run_key=f"{name}:{ready[name][0]}:{ready[name][1]}",
+                run_key=cursor.run_key(name, ready[name]),
                 job_name=extras_job.name,
                 asset_selection=[asset_key],
                 tags={"import_pipeline/source_file": str(folder / name)},
             ))
-            requested[name] = ready[name]
-    return dg.SensorResult(run_requests=run_requests, cursor=json.dumps(cursor))
+            cursor.mark_requested(name, ready[name])
+    return dg.SensorResult(run_requests=run_requests, cursor=cursor.to_json())

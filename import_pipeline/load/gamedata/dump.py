@@ -37,7 +37,7 @@ from import_pipeline.postgres.locks import advisory_lock
 from import_pipeline.postgres.rejects import clear_rejects, write_rejects
 from import_pipeline.postgres.statements import statement
 from import_pipeline.postgres.tables import analyze_tables
-from import_pipeline.records import Reject
+from import_pipeline.records import Progress, Reject
 from import_pipeline.sources.gamedata.batches import DumpSummary, StoredState, dump_batches
 from import_pipeline.sources.gamedata.normalize import COLUMNS, OWNED_ID_TABLES, Interner, TableRows, row_count
 
@@ -63,26 +63,6 @@ _OWNED_DELETES = (
     "delete_touched_spells", "delete_touched_spell_data", "delete_touched_actions",
     "delete_touched_item_stats", "delete_touched_attack_defense", "delete_touched_animation_mesh",
 )
-
-
-@dataclass(frozen=True)
-class Progress:
-    """How far an import is: records read, bytes read of `total_bytes`, and since when."""
-
-    records: int
-    bytes_read: int
-    total_bytes: int
-    seconds: float
-
-    @property
-    def records_per_second(self) -> float:
-        return self.records / self.seconds if self.seconds else 0.0
-
-    @property
-    def eta_seconds(self) -> float | None:
-        if not self.bytes_read:
-            return None
-        return self.seconds * (self.total_bytes - self.bytes_read) / self.bytes_read
 
 
 @dataclass
