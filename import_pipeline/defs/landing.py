@@ -1,7 +1,17 @@
 """What the landing-folder sensors share: when a dropped file is complete and not yet imported."""
 
 import json
+import os
 from pathlib import Path
+
+from import_pipeline.postgres.connect import home_dir
+
+
+def landing_folder(configured: str | None, env: str, family: str) -> Path:
+    """A family's landing folder: `configured`, else the variable `env`, else
+    `<IMPORT_PIPELINE_HOME>/landing/<family>`. It may not exist yet."""
+    folder = configured or os.environ.get(env)
+    return Path(folder) if folder else home_dir() / "landing" / family
 
 
 class LandingCursor:

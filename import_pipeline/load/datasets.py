@@ -167,16 +167,11 @@ def stage_file(
                 "import_id": import_id, "commit_id": pending_commit_id(import_id, parent), "parent": parent,
                 "row_offsets": Jsonb(offsets), "dataset": request.dataset, "ref": request.ref, "mode": request.mode,
                 "source_file": str(request.path), "sha256": sha})
+            # A batch's commit rows and its checkpoint commit together, so the checkpoint
+            # says exactly which records are stored.
             staged, batches, rejects, done, commit_id, _, offsets = conn.execute(
                 statement("datasets", "import_state"), {"import_id": import_id}).fetchone()
-            present = 0
-            if batches:  # a resumed import: its stored rows must match its checkpoint
-                present = conn.execute(statement("datasets", "pending_row_count"), {"commit_id": commit_id}).fetchone()[0]
-            if present != staged:  # rows of an unfinished batch: start over
-                conn.execute(statement("datasets", "delete_pending_rows"), {"commit_id": commit_id})
-                conn.execute(statement("datasets", "restart_import"), {"import_id": import_id})
-                staged, batches, rejects, done = 0, 0, 0, False
-            if staged == 0 and batches == 0:
+            if batches == 0:
                 clear_rejects(conn, STAGE_ASSET, partition_key)
         result.rows, result.rejects, result.batches = staged, rejects, batches
         result.resumed_from_rows = staged

@@ -25,16 +25,6 @@ ON CONFLICT (import_id) DO NOTHING;
 SELECT staged_rows, staged_batches, rejects, staged_at IS NOT NULL, commit_id, parent_commit_id, row_offsets
 FROM datasets.imports WHERE import_id = %(import_id)s;
 
--- name: pending_row_count
-SELECT count(*) FROM datasets.commit_rows WHERE commit_id = %(commit_id)s;
-
--- name: restart_import
-UPDATE datasets.imports SET staged_rows = 0, staged_batches = 0, rejects = 0, bytes = 0, staged_at = NULL
-WHERE import_id = %(import_id)s;
-
--- name: delete_pending_rows
-DELETE FROM datasets.commit_rows WHERE commit_id = %(commit_id)s;
-
 -- name: create_batch_rows
 CREATE TEMP TABLE IF NOT EXISTS datasets_batch_rows (row_hash uuid, data jsonb) ON COMMIT DELETE ROWS;
 

@@ -1,14 +1,13 @@
 """Where dataset files land, and what each one asks for."""
 
 import json
-import os
 from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
 
 from import_pipeline.load.datasets import DEFAULT_MAX_BYTES, ImportRequest
-from import_pipeline.postgres.connect import home_dir
+from import_pipeline.defs.landing import landing_folder
 
 LANDING_ENV = "IMPORT_PIPELINE_DATASETS_DIR"
 DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".xls")
@@ -29,8 +28,7 @@ class DatasetFiles(dg.ConfigurableResource):
 
     def folder(self) -> Path:
         """The landing folder (it may not exist yet)."""
-        configured = self.landing_dir or os.environ.get(LANDING_ENV)
-        return Path(configured) if configured else home_dir() / "landing" / "datasets"
+        return landing_folder(self.landing_dir, LANDING_ENV, "datasets")
 
     def data_files(self) -> list[Path]:
         """The importable files in the landing folder, by name (hidden and sidecar files skipped)."""

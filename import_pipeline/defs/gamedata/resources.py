@@ -1,12 +1,11 @@
 """Where gamedata source files land."""
 
-import os
 from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
 
-from import_pipeline.postgres.connect import home_dir
+from import_pipeline.defs.landing import landing_folder
 
 LANDING_ENV = "IMPORT_PIPELINE_GAMEDATA_DIR"
 DUMP_FILES = {"items": "items.json", "nanos": "nanos.json"}
@@ -25,8 +24,7 @@ class GamedataFiles(dg.ConfigurableResource):
 
     def folder(self) -> Path:
         """The landing folder (it may not exist yet)."""
-        configured = self.landing_dir or os.environ.get(LANDING_ENV)
-        return Path(configured) if configured else home_dir() / "landing" / "gamedata"
+        return landing_folder(self.landing_dir, LANDING_ENV, "gamedata")
 
     def path(self, name: str) -> Path:
         """The path of file `name` in the landing folder; `dg.Failure` with a readable message if missing."""

@@ -7,7 +7,6 @@ into `(row_hash, logical_row_id, canonical_json)`. It runs happily in a child pr
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 from import_pipeline.records import Reject
 from import_pipeline.sources.datasets.csv_file import detect_format, read_csv
 from import_pipeline.sources.datasets.excel_file import EXCEL_SUFFIXES, read_xlsx
-from import_pipeline.sources.datasets.table import TableRow, canonical_json
+from import_pipeline.sources.datasets.table import TableRow, canonical_json, row_hash_bytes
 
 
 @dataclass
@@ -65,9 +64,7 @@ def hashed_batches(
             batch.rejects.append(record)
             continue
         canonical = canonical_json(record.data)
-        # The row hash of `table.row_hash`, as raw bytes.
-        number = record.number + offsets[record.table] if record.table in offsets else record.number
-        batch.rows.append((hashlib.sha256(canonical).digest()[:16], f"{record.table}:{number}", canonical))
+        batch.rows.append((row_hash_bytes(canonical), record.logical_row_id(offsets.get(record.table, 0)), canonical))
         if len(batch.rows) >= batch_rows:
             batch.bytes_read = counter[0]
             yield batch

@@ -21,9 +21,9 @@ class TableRow:
     line: int
     data: dict[str, Any]
 
-    @property
-    def logical_row_id(self) -> str:
-        return f"{self.table}:{self.number}"
+    def logical_row_id(self, offset: int = 0) -> str:
+        """`<table>:<row number + offset>` (an offset places appended rows after existing ones)."""
+        return f"{self.table}:{self.number + offset}"
 
 
 def column_names(header: Sequence[Any], *, prefix: str | None = None) -> list[str]:
@@ -56,6 +56,11 @@ def canonical_json(data: dict[str, Any]) -> bytes:
     return memoryview(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).tobytes()
 
 
-def row_hash(canonical: bytes) -> uuid.UUID:
+def row_hash_bytes(canonical: bytes) -> bytes:
     """The row's content address: the first 16 bytes of SHA-256 over its canonical JSON."""
-    return uuid.UUID(bytes=hashlib.sha256(canonical).digest()[:16])
+    return hashlib.sha256(canonical).digest()[:16]
+
+
+def row_hash(canonical: bytes) -> uuid.UUID:
+    """`row_hash_bytes` as the uuid PostgreSQL stores."""
+    return uuid.UUID(bytes=row_hash_bytes(canonical))
