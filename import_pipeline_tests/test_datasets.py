@@ -23,8 +23,11 @@ from import_pipeline.defs.datasets.checks import commit_rows_resolve
 from import_pipeline.defs.datasets.partitions import dataset_files
 from import_pipeline.defs.datasets.resources import DatasetFiles
 from import_pipeline.defs.datasets.sensors import datasets_landing_sensor
+import import_pipeline.load.datasets as datasets_load
 from import_pipeline.load.datasets import FileTooLarge, ImportRequest, commit_import, stage_file
+from import_pipeline.records import Reject
 from import_pipeline.resources import PostgresResource
+from import_pipeline.sources.datasets.csv_file import detect_format, read_csv
 from import_pipeline.sources.datasets.excel_file import UnsupportedFile
 from import_pipeline.sources.datasets.table import canonical_json, row_hash
 
@@ -156,7 +159,7 @@ def test_commit_chain_and_refs_after_replace_append_replace(conn: psycopg.Connec
         ("primary:1", "1"), ("primary:2", "2"), ("primary:3", "3"), ("primary:4", "1")]
     ref = conn.execute("SELECT r.commit_id FROM datasets.refs r JOIN datasets.datasets d ON d.id = r.dataset_id"
                        " WHERE d.name = 'chain' AND r.name = 'main'").fetchone()[0]
-    assert ref == c3.commit_id
+    assert ref.hex == c3.commit_id
     assert conn.execute("SELECT message, author FROM datasets.commits WHERE commit_id = %s",
                         (c2.commit_id,)).fetchone() == ("more rows", "ann")
     assert conn.execute("SELECT count(*) FROM datasets.rows").fetchone()[0] == 4
@@ -357,7 +360,9 @@ def test_sensor_adds_partitions_and_requests_runs_for_new_stable_files_only(tmp_
     assert tick(fourth.cursor).run_requests == []
 
 
-def test_maintenance_job_refreshes_the_search_view(database_url: str, tmp_path: Path) -> None:
+def test_maintenance_job_refreshes_the_search_view_and_rebuilds_abandoned_indexes(
+    database_url: str, tmp_path: Path
+) -> None:
     from import_pipeline.defs.datasets.schedules import datasets_maintenance_job
 
     path = tmp_path / "m.csv"
@@ -365,7 +370,52 @@ def test_maintenance_job_refreshes_the_search_view(database_url: str, tmp_path: 
     with psycopg.connect(database_url) as conn:
         run_import(conn, path, "maintained")
         assert conn.execute("SELECT count(*) FROM datasets.dataset_search").fetchone()[0] == 0
+        # What a bulk import killed between dropping and rebuilding its index leaves behind.
+        conn.execute("INSERT INTO import_pipeline.suspended_indexes (index_name, table_name, definition)"
+                     " SELECT 'datasets.commit_rows_row_hash_idx', 'datasets.commit_rows', indexdef FROM pg_indexes"
+                     " WHERE indexname = 'commit_rows_row_hash_idx'")
+        conn.execute("DROP INDEX datasets.commit_rows_row_hash_idx")
+        conn.commit()
     result = datasets_maintenance_job.execute_in_process(resources={"postgres": PostgresResource(url=database_url)})
     assert result.success
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT name FROM datasets.dataset_search").fetchall() == [("maintained",)]
+        assert conn.execute("SELECT to_regclass('datasets.commit_rows_row_hash_idx')").fetchone()[0] is not None
+        assert conn.execute("SELECT count(*) FROM import_pipeline.suspended_indexes").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("block_bytes", [1, 2, 3, 5, 7, 64, 1 << 20])
+def test_csv_reads_the_same_whatever_the_block_size(tmp_path: Path, block_bytes: int) -> None:
+    # CRLF and CR line ends, a quoted CRLF, multi-byte characters and a bad byte far from
+    # the start: block edges fall inside each of them for some block size.
+    path = tmp_path / "edges.csv"
+    path.write_bytes("id,text\r\n1,Malmö\r\n2,\"two\r\nlines\"\r\n3,naïve €\r4,ok\r\n".encode()
+                     + b"5,\xff\r\n6,last")
+    fmt = detect_format(path, encoding="utf-8", has_header=True)
+    records = list(read_csv(path, fmt, block_bytes=block_bytes))
+    rows = [r for r in records if isinstance(r, dict)]
+    rejects = [r for r in records if isinstance(r, Reject)]
+    assert rows == [{"id": "1", "text": "Malmö"}, {"id": "2", "text": "two\r\nlines"}, {"id": "3", "text": "naïve €"},
+                    {"id": "4", "text": "ok"}, {"id": "6", "text": "last"}]
+    assert [(r.line, r.reason) for r in rejects] == [(7, "bytes that are not utf-8")]
+
+
+def test_a_large_import_builds_the_row_hash_index_after_staging(
+    conn: psycopg.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(datasets_load, "BULK_MIN_ROWS", 100)
+    big, small = tmp_path / "big.csv", tmp_path / "small.csv"
+    big.write_text("n,sq\n" + "".join(f"{n},{n * n}\n" for n in range(1, 1001)))
+    small.write_text("n,sq\n" + "".join(f"{n},{n * n}\n" for n in range(1, 151)))
+    staged, _ = run_import(conn, big, "squares")
+    assert staged.index_rebuild_seconds is not None
+    assert conn.execute("SELECT to_regclass('datasets.commit_rows_row_hash_idx')").fetchone()[0] is not None
+    assert conn.execute("SELECT count(*) FROM import_pipeline.suspended_indexes").fetchone()[0] == 0
+    assert len(imported(conn, "squares")["primary"]) == 1000
+    conn.execute("ANALYZE datasets.commit_rows")
+    staged, _ = run_import(conn, small, "squares")  # 150 rows next to 1,000: maintained row by row
+    assert staged.index_rebuild_seconds is None
+    conn.execute("SET enable_seqscan = off")
+    found = conn.execute("SELECT count(*) FROM datasets.commit_rows cr"
+                         " JOIN datasets.rows r USING (row_hash) WHERE r.data ->> 'n' = '7'").fetchone()[0]
+    assert found == 2  # row "7,49" in both commits

@@ -87,9 +87,11 @@ def run(server_url: str, rows: int, cols: int) -> None:
                 commit = commit_import(conn, request, sha256=staged.sha256)
                 seconds = time.perf_counter() - started
             child_rss = child_peak_rss_mb()
+            rebuild = ("" if staged.index_rebuild_seconds is None
+                       else f" of which row_hash index rebuild {staged.index_rebuild_seconds:.2f} s")
             print(f"\nimport: {commit.row_count:,} rows ({staged.new_unique_rows:,} new unique) in {seconds:.2f} s "
                   f"= {rows / seconds:,.0f} rows/s, {size / 1e6 / seconds:,.1f} MB/s "
-                  f"(stage {staged_at - started:.2f} s, commit {seconds - (staged_at - started):.2f} s)")
+                  f"(stage {staged_at - started:.2f} s{rebuild}, commit {seconds - (staged_at - started):.2f} s)")
 
             with psycopg.connect(url, autocommit=True) as conn:
                 columns = sql.SQL(", ").join(

@@ -8,6 +8,7 @@ caller, except where a docstring promises atomicity: then they open a transactio
 from __future__ import annotations
 
 import itertools
+import struct
 import uuid
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
@@ -85,6 +86,49 @@ def binary_int4_rows(columns: Sequence[array]) -> bytes:
     return rows.tobytes()
 
 
+def binary_fixed_width_rows(columns: Sequence[np.ndarray]) -> bytes:
+    """Rows whose fields all have a fixed width, in PostgreSQL's binary COPY row format.
+
+    Each column is an `(n, width)` uint8 array holding every row's field in the column
+    type's binary form (16 bytes for a uuid, the UTF-8 bytes for a text), so the rows are
+    assembled column-wise with numpy, with no per-row Python work.
+    """
+    count = len(columns[0]) if columns else 0
+    if any(column.ndim != 2 or column.dtype != np.uint8 or len(column) != count for column in columns):
+        raise ValueError("columns must be (n, width) uint8 arrays of one length n")
+    fields = [("count", ">i2")]
+    for n, column in enumerate(columns):
+        fields += [(f"length{n}", ">i4"), (f"value{n}", np.uint8, (column.shape[1],))]
+    rows = np.empty(count, dtype=np.dtype(fields))
+    rows["count"] = len(columns)
+    for n, column in enumerate(columns):
+        rows[f"length{n}"] = column.shape[1]
+        rows[f"value{n}"] = column
+    return rows.tobytes()
+
+
+def binary_uuid_jsonb_row(key: bytes, document: bytes) -> bytes:
+    """A `(uuid, jsonb)` row in PostgreSQL's binary COPY row format, from the uuid's 16 bytes
+    and the JSON text (jsonb's binary form is a version byte, then the text). The JSON is
+    not checked here: the server parses it."""
+    return _UUID_JSONB_ROW.pack(2, 16, key, len(document) + 1, 1) + document
+
+
+_UUID_JSONB_ROW = struct.Struct(">hi16siB")  # 2 fields; uuid length, uuid; jsonb length, jsonb version
+
+
+def copy_binary(conn: psycopg.Connection, table: str, columns: Sequence[str], rows: bytes) -> int:
+    """COPY rows already encoded in PostgreSQL's binary row format (`binary_*_rows`) into
+    `table`; return how many the server stored."""
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(table_identifier(table), column_list(columns))
+    with conn.cursor() as cur:
+        with cur.copy(statement) as copy:
+            copy.write(_BINARY_HEADER)
+            copy.write(rows)
+            copy.write(_BINARY_TRAILER)
+        return cur.rowcount
+
+
 def copy_int4_columns(conn: psycopg.Connection, table: str, names: Sequence[str], columns: Sequence[array]) -> int:
     """COPY integer rows, given as one `array('i')` per column, into `table`; return the row count.
 
@@ -92,11 +136,7 @@ def copy_int4_columns(conn: psycopg.Connection, table: str, names: Sequence[str]
     `binary_int4_rows` and sent as one binary COPY. Every column must be `integer`.
     """
     data = binary_int4_rows(columns)  # checked and encoded before the COPY starts
-    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(table_identifier(table), column_list(names))
-    with conn.cursor() as cur, cur.copy(statement) as copy:
-        copy.write(_BINARY_HEADER)
-        copy.write(data)
-        copy.write(_BINARY_TRAILER)
+    copy_binary(conn, table, names, data)
     return len(columns[0]) if columns else 0
 
 

@@ -27,6 +27,22 @@ def advisory_lock(conn: psycopg.Connection, name: str) -> Iterator[None]:
         _end_implicit_transaction(conn)
 
 
+@contextmanager
+def advisory_lock_if_free(conn: psycopg.Connection, name: str) -> Iterator[bool]:
+    """Hold the session-level advisory lock named `name` for the block if nobody holds it;
+    yield whether it is held. Never waits. Same rules as `advisory_lock`."""
+    held = conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (name,)).fetchone()[0]
+    _end_implicit_transaction(conn)
+    try:
+        yield held
+    finally:
+        if held:
+            if conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
+                conn.rollback()
+            conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (name,))
+            _end_implicit_transaction(conn)
+
+
 def _end_implicit_transaction(conn: psycopg.Connection) -> None:
     # Without autocommit the SELECT opened a transaction; end it so the block starts clean.
     if not conn.autocommit and conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:

@@ -25,6 +25,16 @@ ON CONFLICT (import_id) DO NOTHING;
 SELECT staged_rows, staged_batches, rejects, staged_at IS NOT NULL, commit_id, parent_commit_id, row_offsets
 FROM datasets.imports WHERE import_id = %(import_id)s;
 
+-- name: commit_rows_estimate
+-- The planner's estimate of commit_rows' row count (0 before the first ANALYZE).
+SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'datasets.commit_rows'::regclass;
+
+-- name: commit_without_waiting
+-- A staging transaction does not wait for its WAL to reach disk. A crash can lose only the
+-- last transactions in WAL order, and a batch's checkpoint commits after its contents, so a
+-- surviving checkpoint never covers lost contents; the import's commit waits as usual.
+SET LOCAL synchronous_commit = off;
+
 -- name: create_batch_rows
 CREATE TEMP TABLE IF NOT EXISTS datasets_batch_rows (row_hash uuid, data jsonb) ON COMMIT DELETE ROWS;
 

@@ -7,6 +7,9 @@ whether the first row is a header. `read_csv` then streams records: each value i
 the exact text of the cell (leading zeros, spaces, newlines, quotes), an empty cell is
 None. A record with the wrong number of fields, or with bytes the encoding cannot decode,
 becomes a `Reject` with its line number; the rest go on.
+
+The file is decoded in blocks of whole lines that the csv module reads without a Python
+call per line; rows are only searched for undecodable bytes once a block held one.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
+import operator
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +26,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from import_pipeline.records import Reject
-from import_pipeline.sources.datasets.table import TableRow, column_names
+from import_pipeline.sources.datasets.table import TableStart, column_names
 
 SAMPLE_BYTES = 1024 * 1024
 DELIMITERS = ",;\t|"
@@ -29,6 +34,8 @@ LEGACY_ENCODING = "cp1252"
 # csv's own per-field limit (128 KiB) is too small for real exports; memory stays bounded
 # by this per cell.
 FIELD_LIMIT = 64 * 1024 * 1024
+#: Bytes read and decoded at a time.
+BLOCK_BYTES = 1024 * 1024
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
@@ -74,20 +81,59 @@ def detect_format(path: Path | str, *, encoding: str | None = None, has_header: 
     return CsvFormat(encoding=encoding, delimiter=delimiter, quotechar=quotechar, has_header=has_header)
 
 
-class CountingReader(io.RawIOBase):
-    """A binary file that counts the bytes read from it (`bytes_read`), for progress."""
+def estimate_rows(path: Path | str) -> int:
+    """About how many lines the CSV file at `path` has: its size over the average length
+    of the lines in its first MiB."""
+    size = Path(path).stat().st_size
+    with open(path, "rb") as stream:
+        sample = stream.read(SAMPLE_BYTES)
+    lines = sample.count(b"\n") or 1
+    return size * lines // max(len(sample), 1)
 
-    def __init__(self, raw: BinaryIO) -> None:
+
+class DecodedBlocks:
+    """A binary file's text as blocks of whole lines, decoded with `surrogateescape`.
+
+    `bytes_read` follows the reading (for progress); `undecodable` turns True when a block
+    holds a byte the encoding could not decode, before any of that block's lines is read.
+    """
+
+    def __init__(self, raw: BinaryIO, encoding: str, block_bytes: int = BLOCK_BYTES) -> None:
         self.raw = raw
+        self.encoding = encoding
+        self.block_bytes = block_bytes
         self.bytes_read = 0
+        self.undecodable = False
 
-    def readable(self) -> bool:
-        return True
+    def lines(self) -> Iterator[str]:
+        """Every line of the file, its line end (LF, CRLF or CR) kept."""
+        return itertools.chain.from_iterable(map(_line_reader, self._blocks()))
 
-    def readinto(self, buffer: Any) -> int:
-        count = self.raw.readinto(buffer)
-        self.bytes_read += count or 0
-        return count
+    def _blocks(self) -> Iterator[str]:
+        decoder = codecs.getincrementaldecoder(self.encoding)(errors="surrogateescape")
+        pending = ""
+        while True:
+            data = self.raw.read(self.block_bytes)
+            self.bytes_read += len(data)
+            text = pending + decoder.decode(data, final=not data)
+            if not data:
+                if text:
+                    yield self._checked(text)
+                return
+            # Cut after the last line end; a final \r may be half of a \r\n.
+            cut = text.rfind("\n") + 1 or text.rfind("\r", 0, len(text) - 1) + 1
+            pending = text[cut:]
+            if cut:
+                yield self._checked(text[:cut])
+
+    def _checked(self, text: str) -> str:
+        if not self.undecodable and not text.isascii() and _UNDECODABLE.search(text):
+            self.undecodable = True
+        return text
+
+
+def _line_reader(text: str) -> io.StringIO:
+    return io.StringIO(text, newline="")
 
 
 def _looks_like_header(text: str, delimiter: str, quotechar: str) -> bool:
@@ -104,48 +150,53 @@ def _looks_like_header(text: str, delimiter: str, quotechar: str) -> bool:
 
 
 def read_csv(
-    path: Path | str, fmt: CsvFormat, *, table: str = "primary", counter: list[int] | None = None
-) -> Iterator[TableRow | Reject]:
-    """Yield the records of the CSV file at `path` as `TableRow`s (1-based row numbers, the
-    header not counted) or `Reject`s. An empty file yields nothing. When `counter` is given,
-    `counter[0]` follows the bytes read so far."""
+    path: Path | str, fmt: CsvFormat, *, table: str = "primary", counter: list[int] | None = None,
+    block_bytes: int = BLOCK_BYTES,
+) -> Iterator[TableStart | dict[str, Any] | Reject]:
+    """Yield `TableStart(table)`, then the records of the CSV file at `path`: each data row
+    as a `{column: value}` dict (keys in sorted order, so the canonical JSON needs no
+    reordering), each bad record as a `Reject`. When `counter` is given, `counter[0]`
+    follows the bytes read so far. The file is read `block_bytes` at a time."""
     csv.field_size_limit(FIELD_LIMIT)
-    source = str(path)
     with open(path, "rb") as raw:
-        counting = CountingReader(raw)
-        stream = io.TextIOWrapper(io.BufferedReader(counting), encoding=fmt.encoding, errors="surrogateescape",
-                                  newline="")
-        yield from _records(stream, fmt, table, source, counting, counter)
+        yield from _records(DecodedBlocks(raw, fmt.encoding, block_bytes), fmt, table, str(path), counter)
 
 
 def _records(
-    stream: Any, fmt: CsvFormat, table: str, source: str, counting: CountingReader, counter: list[int] | None
-) -> Iterator[TableRow | Reject]:
-    reader = csv.reader(stream, delimiter=fmt.delimiter, quotechar=fmt.quotechar, strict=False)
+    text: DecodedBlocks, fmt: CsvFormat, table: str, source: str, counter: list[int] | None
+) -> Iterator[TableStart | dict[str, Any] | Reject]:
+    yield TableStart(table)
+    reader = csv.reader(text.lines(), delimiter=fmt.delimiter, quotechar=fmt.quotechar, strict=False)
     first_line = 1
-    header: list[str] | None = None
-    row_number = 0
+    width = -1
+    keys: list[str] = []
+    in_key_order = operator.itemgetter(0)
     for fields in reader:
         line = first_line
         first_line = reader.line_num + 1
-        if header is None:
+        if width < 0:
+            header = column_names(fields) if fmt.has_header else column_names(fields, prefix="column_")
+            order = sorted(range(len(header)), key=header.__getitem__)
+            keys = [header[i] for i in order]
+            width = len(header)
+            # A tuple of the fields in key order, made in C (itemgetter of one index gives no tuple).
+            in_key_order = operator.itemgetter(*order) if width > 1 else lambda fields: tuple(fields)
             if fmt.has_header:
-                header = column_names(fields)
                 continue
-            header = column_names([""] * len(fields), prefix="column_")
-        if not fields:
-            continue  # a blank line
-        if len(fields) != len(header):
-            yield Reject(source, f"expected {len(header)} fields, got {len(fields)}", line=line,
-                         raw=fmt.delimiter.join(fields))
+        if len(fields) != width or not fields:
+            if fields:  # a blank line is no record
+                yield Reject(source, f"expected {width} fields, got {len(fields)}", line=line,
+                             raw=fmt.delimiter.join(fields))
             continue
-        text = "\x1f".join(fields)
-        if _UNDECODABLE.search(text):
-            yield Reject(source, f"bytes that are not {fmt.encoding}", line=line,
-                         raw=text.encode(fmt.encoding, "surrogateescape").decode(fmt.encoding, "replace"))
-            continue
-        row_number += 1
+        if text.undecodable:
+            joined = fmt.delimiter.join(fields)
+            if _UNDECODABLE.search(joined):
+                yield Reject(source, f"bytes that are not {fmt.encoding}", line=line,
+                             raw=joined.encode(fmt.encoding, "surrogateescape").decode(fmt.encoding, "replace"))
+                continue
         if counter is not None:
-            counter[0] = counting.bytes_read
-        yield TableRow(table, row_number, line, {name: (value if value != "" else None)
-                                                for name, value in zip(header, fields)})
+            counter[0] = text.bytes_read
+        values = in_key_order(fields)
+        if "" in values:
+            values = [value or None for value in values]
+        yield dict(zip(keys, values))

@@ -18,7 +18,7 @@ from typing import Any
 from openpyxl import load_workbook
 
 from import_pipeline.records import Reject
-from import_pipeline.sources.datasets.table import TableRow, column_names
+from import_pipeline.sources.datasets.table import TableStart, column_names
 
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
 
@@ -37,8 +37,9 @@ def _value(cell: Any) -> Any:
     return cell
 
 
-def read_xlsx(path: Path | str) -> Iterator[TableRow | Reject]:
-    """Yield the data rows of every sheet of the workbook at `path` (sheet name as table)."""
+def read_xlsx(path: Path | str) -> Iterator[TableStart | dict[str, Any] | Reject]:
+    """Yield the data rows of every sheet of the workbook at `path`, each sheet's after a
+    `TableStart` with its name."""
     path = Path(path)
     if path.suffix.lower() == ".xls":
         raise UnsupportedFile(f"{path.name}: .xls (Excel 97-2003) files are not supported; save it as .xlsx or .csv")
@@ -53,9 +54,9 @@ def read_xlsx(path: Path | str) -> Iterator[TableRow | Reject]:
         workbook.close()
 
 
-def _sheet_rows(source: str, sheet: Any) -> Iterator[TableRow | Reject]:
+def _sheet_rows(source: str, sheet: Any) -> Iterator[TableStart | dict[str, Any] | Reject]:
+    yield TableStart(sheet.title)
     header: list[str] | None = None
-    number = 0
     for line, cells in enumerate(sheet.iter_rows(values_only=True), 1):
         values = [_value(c) for c in cells]
         if all(v is None for v in values):
@@ -71,5 +72,4 @@ def _sheet_rows(source: str, sheet: Any) -> Iterator[TableRow | Reject]:
                          line=line, raw=repr(values)[:2000])
             continue
         values = values[: len(header)] + [None] * (len(header) - len(values))
-        number += 1
-        yield TableRow(sheet.title, number, line, dict(zip(header, values)))
+        yield dict(zip(header, values))

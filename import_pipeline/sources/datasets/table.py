@@ -12,18 +12,16 @@ import orjson
 
 
 @dataclass(frozen=True)
-class TableRow:
-    """One data row: its table (`primary`, or the sheet name), 1-based row number within
-    the table (header excluded), the file line it started on, and `{column: value}`."""
+class TableStart:
+    """The rows after this record belong to `table` (`primary`, or a sheet's name).
+
+    Readers yield a `TableStart`, then each data row of that table as a plain
+    `{column: value}` dict (its row number is its 1-based position among the table's rows,
+    the header not counted), with `Reject`s in between. Plain dicts, because a reader
+    makes one per row, millions per file.
+    """
 
     table: str
-    number: int
-    line: int
-    data: dict[str, Any]
-
-    def logical_row_id(self, offset: int = 0) -> str:
-        """`<table>:<row number + offset>` (an offset places appended rows after existing ones)."""
-        return f"{self.table}:{self.number + offset}"
 
 
 def column_names(header: Sequence[Any], *, prefix: str | None = None) -> list[str]:
@@ -49,11 +47,21 @@ def column_names(header: Sequence[Any], *, prefix: str | None = None) -> list[st
     return names
 
 
+class UnencodableRow(ValueError):
+    """A row that has no canonical JSON: text that is not valid Unicode, or a value of a
+    type JSON cannot hold."""
+
+
 def canonical_json(data: dict[str, Any]) -> bytes:
-    """The row's canonical JSON: keys sorted, no whitespace, UTF-8 with non-ASCII unescaped."""
-    # orjson's result keeps its ~4 KB output buffer allocated; batches hold tens of thousands
-    # of these, so keep an exact-size copy instead.
-    return memoryview(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).tobytes()
+    """The row's canonical JSON: keys sorted, no whitespace, UTF-8 with non-ASCII unescaped
+    (orjson with `OPT_SORT_KEYS`). Raises `UnencodableRow` when there is none.
+
+    The bytes object keeps orjson's ~4 KB output buffer allocated: a caller that holds many
+    keeps a copy of the exact size (`bytes(memoryview(result))`, or a concatenation)."""
+    try:
+        return orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError as exc:
+        raise UnencodableRow(str(exc)) from None
 
 
 def row_hash_bytes(canonical: bytes) -> bytes:
