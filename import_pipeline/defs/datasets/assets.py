@@ -44,7 +44,10 @@ def staged_rows(
         raise dg.Failure(description=str(exc)) from None
     if result.skipped:
         context.log.info(f"{request.path.name} is already {request.dataset}/{request.ref}'s commit: nothing to do")
+    rebuild = {} if result.index_rebuild_seconds is None else {
+        "index_rebuild_seconds": round(result.index_rebuild_seconds, 3)}
     return dg.MaterializeResult(metadata={
+        **rebuild,
         "dataset": request.dataset,
         "rows": result.rows,
         "new_unique_rows": result.new_unique_rows,
