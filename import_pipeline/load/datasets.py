@@ -273,11 +273,11 @@ def _reference_rows(commit_key: np.ndarray, batch: RowBatch) -> bytes:
     start = 0
     for run in batch.runs:
         prefix = np.frombuffer(f"{run.table}:".encode(), dtype=np.uint8)
-        for first, digits in _same_width_ranges(run.first_number, run.count):
-            numbers = np.arange(first, first + digits[1], dtype=np.int64)
-            row_ids = np.empty((len(numbers), len(prefix) + digits[0]), dtype=np.uint8)
+        for first, digits, count in _same_width_ranges(run.first_number, run.count):
+            numbers = np.arange(first, first + count, dtype=np.int64)
+            row_ids = np.empty((count, len(prefix) + digits), dtype=np.uint8)
             row_ids[:, :len(prefix)] = prefix
-            row_ids[:, len(prefix):] = decimal_digits(numbers, digits[0])
+            row_ids[:, len(prefix):] = decimal_digits(numbers, digits)
             stop = start + len(numbers)
             parts.append(binary_fixed_width_rows(
                 [np.broadcast_to(commit_key, (len(numbers), 16)), row_ids, hashes[start:stop]]))
@@ -285,14 +285,14 @@ def _reference_rows(commit_key: np.ndarray, batch: RowBatch) -> bytes:
     return b"".join(parts)
 
 
-def _same_width_ranges(first: int, count: int) -> Iterator[tuple[int, tuple[int, int]]]:
+def _same_width_ranges(first: int, count: int) -> Iterator[tuple[int, int, int]]:
     """Split `first .. first + count - 1` where the number of decimal digits changes:
-    `(first number, (digits, how many))` per piece."""
+    `(first number, digits, how many)` per piece."""
     end = first + count
     while first < end:
         digits = len(str(first))
         stop = min(end, 10**digits)
-        yield first, (digits, stop - first)
+        yield first, digits, stop - first
         first = stop
 
 

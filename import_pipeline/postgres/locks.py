@@ -21,10 +21,7 @@ def advisory_lock(conn: psycopg.Connection, name: str) -> Iterator[None]:
     try:
         yield
     finally:
-        if conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
-            conn.rollback()
-        conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (name,))
-        _end_implicit_transaction(conn)
+        _unlock(conn, name)
 
 
 @contextmanager
@@ -37,10 +34,14 @@ def advisory_lock_if_free(conn: psycopg.Connection, name: str) -> Iterator[bool]
         yield held
     finally:
         if held:
-            if conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
-                conn.rollback()
-            conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (name,))
-            _end_implicit_transaction(conn)
+            _unlock(conn, name)
+
+
+def _unlock(conn: psycopg.Connection, name: str) -> None:
+    if conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
+        conn.rollback()
+    conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (name,))
+    _end_implicit_transaction(conn)
 
 
 def _end_implicit_transaction(conn: psycopg.Connection) -> None:

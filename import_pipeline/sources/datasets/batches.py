@@ -64,18 +64,19 @@ def file_records(path: Path | str, *, encoding: str | None = None, has_header: b
     """Every record of the tabular file at `path`, read by the reader its suffix calls for
     (see `TableStart` for what readers yield)."""
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix in EXCEL_SUFFIXES or suffix == ".xls":
+    if _is_workbook(path):
         return read_xlsx(path)
     return read_csv(path, detect_format(path, encoding=encoding, has_header=has_header), counter=counter)
 
 
 def estimated_rows(path: Path | str) -> int:
     """A rough count of the file's rows, from its size (0 for workbooks, which are compressed)."""
-    suffix = Path(path).suffix.lower()
-    if suffix in EXCEL_SUFFIXES or suffix == ".xls":
-        return 0
-    return estimate_rows(path)
+    return 0 if _is_workbook(Path(path)) else estimate_rows(path)
+
+
+def _is_workbook(path: Path) -> bool:
+    # .xls too: read_xlsx refuses it with a message saying what to do instead.
+    return path.suffix.lower() in (*EXCEL_SUFFIXES, ".xls")
 
 
 def exact_copy(row_hash: bytes, canonical: bytes) -> bytes:
