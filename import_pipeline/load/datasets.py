@@ -33,7 +33,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from import_pipeline.parallel import iterate_in_process
-from import_pipeline.postgres.copy import binary_fixed_width_rows, binary_uuid_jsonb_row, copy_binary
+from import_pipeline.postgres.copy import binary_fixed_width_rows, binary_uuid_jsonb_rows, copy_binary
 from import_pipeline.postgres.indexes import restore_indexes, suspended_indexes
 from import_pipeline.postgres.locks import advisory_lock, advisory_lock_if_free
 from import_pipeline.postgres.rejects import clear_rejects, write_rejects
@@ -251,24 +251,16 @@ class EncodedBatch:
 
 def encoded_batches(commit_id: str, **batch_options: Any) -> Iterator[EncodedBatch]:
     """`hashed_batches(**batch_options)`, each batch encoded as the commit_rows of
-    `commit_id` (32 hex digits) and the contents they refer to."""
+    `commit_id` (32 hex digits) and the contents they refer to, in key order (the primary
+    key's leaf pages are then each touched once per batch instead of at random)."""
     commit_key = np.frombuffer(bytes.fromhex(commit_id), dtype=np.uint8)
-    for batch in hashed_batches(**batch_options, content_form=binary_uuid_jsonb_row):
-        yield EncodedBatch(_contents_in_key_order(batch), _reference_rows(commit_key, batch), len(batch.hashes),
-                           batch.rejects, batch.records, batch.bytes_read)
-
-
-def _contents_in_key_order(batch: RowBatch) -> bytes:
-    """The batch's encoded contents, sorted by row hash: the primary key's leaf pages are
-    then each touched once per batch instead of at random."""
-    keys = np.frombuffer(b"".join(batch.contents), dtype=">u8").reshape(-1, 2)
-    rows = list(batch.contents.values())
-    return b"".join([rows[i] for i in np.lexsort((keys[:, 1], keys[:, 0])).tolist()])
+    for batch in hashed_batches(**batch_options):
+        yield EncodedBatch(binary_uuid_jsonb_rows(batch.keys, batch.documents), _reference_rows(commit_key, batch),
+                           batch.rows, batch.rejects, batch.records, batch.bytes_read)
 
 
 def _reference_rows(commit_key: np.ndarray, batch: RowBatch) -> bytes:
     """The batch's `(commit_id, logical_row_id, row_hash)` rows, built column-wise."""
-    hashes = np.frombuffer(b"".join(batch.hashes), dtype=np.uint8).reshape(-1, 16)
     parts = []
     start = 0
     for run in batch.runs:
@@ -280,7 +272,7 @@ def _reference_rows(commit_key: np.ndarray, batch: RowBatch) -> bytes:
             row_ids[:, len(prefix):] = decimal_digits(numbers, digits)
             stop = start + len(numbers)
             parts.append(binary_fixed_width_rows(
-                [np.broadcast_to(commit_key, (len(numbers), 16)), row_ids, hashes[start:stop]]))
+                [np.broadcast_to(commit_key, (len(numbers), 16)), row_ids, batch.hashes[start:stop]]))
             start = stop
     return b"".join(parts)
 

@@ -8,7 +8,6 @@ caller, except where a docstring promises atomicity: then they open a transactio
 from __future__ import annotations
 
 import itertools
-import struct
 import uuid
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
@@ -17,6 +16,8 @@ from typing import Any
 
 import numpy as np
 import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
 from psycopg import sql
 from psycopg.copy import LibpqWriter
 
@@ -107,14 +108,32 @@ def binary_fixed_width_rows(columns: Sequence[np.ndarray]) -> bytes:
     return rows.tobytes()
 
 
-def binary_uuid_jsonb_row(key: bytes, document: bytes) -> bytes:
-    """A `(uuid, jsonb)` row in PostgreSQL's binary COPY row format, from the uuid's 16 bytes
-    and the JSON text (jsonb's binary form is a version byte, then the text). The JSON is
-    not checked here: the server parses it."""
-    return _UUID_JSONB_ROW.pack(2, 16, key, len(document) + 1, 1) + document
+def binary_uuid_jsonb_rows(keys: np.ndarray, documents: pa.Array) -> bytes:
+    """`(uuid, jsonb)` rows in PostgreSQL's binary COPY row format, from an `(n, 16)` uint8
+    array of uuids and an Arrow binary array of each row's JSON text (jsonb's binary form is
+    a version byte, then the text). Assembled by numpy and one Arrow kernel, with no per-row
+    Python work. The JSON is not checked here: the server parses it."""
+    count = len(documents)
+    if keys.shape != (count, 16) or keys.dtype != np.uint8:
+        raise ValueError("keys must be an (n, 16) uint8 array, one per document")
+    if not count:
+        return b""
+    headers = np.empty(count, dtype=_UUID_JSONB_HEADER)
+    headers["fields"] = 2
+    headers["key_length"] = 16
+    headers["key"] = keys
+    headers["document_length"] = pc.binary_length(documents).to_numpy() + 1
+    headers["version"] = 1
+    header_array = pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(_UUID_JSONB_HEADER.itemsize), count, [None, pa.py_buffer(headers)])
+    rows = pc.binary_join_element_wise(header_array.cast(documents.type), documents,
+                                       pa.scalar(b"", documents.type))
+    offsets = np.frombuffer(rows.buffers()[1], dtype=np.int64 if pa.types.is_large_binary(rows.type) else np.int32)
+    return memoryview(rows.buffers()[2])[offsets[0]:offsets[count]].tobytes()
 
 
-_UUID_JSONB_ROW = struct.Struct(">hi16siB")  # 2 fields; uuid length, uuid; jsonb length, jsonb version
+_UUID_JSONB_HEADER = np.dtype([("fields", ">i2"), ("key_length", ">i4"), ("key", np.uint8, (16,)),
+                               ("document_length", ">i4"), ("version", np.uint8)])
 
 
 def copy_binary(conn: psycopg.Connection, table: str, columns: Sequence[str], rows: bytes) -> int:

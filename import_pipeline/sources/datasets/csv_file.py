@@ -36,6 +36,8 @@ LEGACY_ENCODING = "cp1252"
 FIELD_LIMIT = 64 * 1024 * 1024
 #: Bytes read and decoded at a time.
 BLOCK_BYTES = 1024 * 1024
+#: The table name of a CSV file's rows (a workbook's tables are its sheets).
+CSV_TABLE = "primary"
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
@@ -136,11 +138,17 @@ def _line_reader(text: str) -> io.StringIO:
     return io.StringIO(text, newline="")
 
 
+def table_header(first_record: list[str], has_header: bool) -> list[str]:
+    """The column names of a CSV file from its first record: the record itself when it is
+    a header, else `column_1`, `column_2`... (see `column_names`)."""
+    return column_names(first_record) if has_header else column_names(first_record, prefix="column_")
+
+
 def _looks_like_header(text: str, delimiter: str, quotechar: str) -> bool:
     """Whether the first row is a header. `csv.Sniffer.has_header` says no whenever every
     column holds text, so a first row is taken for a header unless one of its cells is a
     number (headers are names) and the sniffer agrees it is data."""
-    first = next(csv.reader(io.StringIO(text), delimiter=delimiter, quotechar=quotechar), [])
+    first = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar=quotechar), [])
     if not any(_NUMBER.fullmatch(cell.strip()) for cell in first):
         return True
     try:
@@ -150,7 +158,7 @@ def _looks_like_header(text: str, delimiter: str, quotechar: str) -> bool:
 
 
 def read_csv(
-    path: Path | str, fmt: CsvFormat, *, table: str = "primary", counter: list[int] | None = None,
+    path: Path | str, fmt: CsvFormat, *, table: str = CSV_TABLE, counter: list[int] | None = None,
     block_bytes: int = BLOCK_BYTES,
 ) -> Iterator[TableStart | dict[str, Any] | Reject]:
     """Yield `TableStart(table)`, then the records of the CSV file at `path`: each data row
@@ -175,7 +183,7 @@ def _records(
         line = first_line
         first_line = reader.line_num + 1
         if width < 0:
-            header = column_names(fields) if fmt.has_header else column_names(fields, prefix="column_")
+            header = table_header(fields, fmt.has_header)
             order = sorted(range(len(header)), key=header.__getitem__)
             keys = [header[i] for i in order]
             width = len(header)
