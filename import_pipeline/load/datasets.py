@@ -26,20 +26,19 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import psycopg
 from psycopg.types.json import Jsonb
 
+from import_pipeline.load.dataset_batches import EncodedBatch, encoded_batches
 from import_pipeline.parallel import iterate_in_process
-from import_pipeline.postgres.copy import binary_fixed_width_rows, binary_uuid_jsonb_rows, copy_binary
+from import_pipeline.postgres.copy import copy_binary
 from import_pipeline.postgres.indexes import restore_indexes, suspended_indexes
 from import_pipeline.postgres.locks import advisory_lock, advisory_lock_if_free
 from import_pipeline.postgres.rejects import clear_rejects, write_rejects
 from import_pipeline.postgres.statements import statement
-from import_pipeline.records import Progress, Reject
-from import_pipeline.sources.datasets.batches import RowBatch, estimated_rows, hashed_batches
+from import_pipeline.records import Progress
+from import_pipeline.sources.datasets.batches import estimated_rows
 
 MODES = ("replace", "append")
 DEFAULT_MAX_BYTES = 5 * 1024**3
@@ -233,66 +232,6 @@ def pending_commit_id(import_id: str, parent: str | None) -> str:
     """The id the commit of this import will have: 32 hex digits of SHA-256 over the parent
     it was staged on and the import id."""
     return hashlib.sha256(f"{parent}\0{import_id}".encode()).hexdigest()[:32]
-
-
-@dataclass
-class EncodedBatch:
-    """A `RowBatch` encoded for binary COPY by the process that parsed it: `contents` are
-    its distinct `(row_hash, data)` rows in key order, `references` its commit_rows in file
-    order. The writer only sends bytes."""
-
-    contents: bytes
-    references: bytes
-    rows: int
-    rejects: list[Reject]
-    records: int
-    bytes_read: int
-
-
-def encoded_batches(commit_id: str, **batch_options: Any) -> Iterator[EncodedBatch]:
-    """`hashed_batches(**batch_options)`, each batch encoded as the commit_rows of
-    `commit_id` (32 hex digits) and the contents they refer to, in key order (the primary
-    key's leaf pages are then each touched once per batch instead of at random)."""
-    commit_key = np.frombuffer(bytes.fromhex(commit_id), dtype=np.uint8)
-    for batch in hashed_batches(**batch_options):
-        yield EncodedBatch(binary_uuid_jsonb_rows(batch.keys, batch.documents), _reference_rows(commit_key, batch),
-                           batch.rows, batch.rejects, batch.records, batch.bytes_read)
-
-
-def _reference_rows(commit_key: np.ndarray, batch: RowBatch) -> bytes:
-    """The batch's `(commit_id, logical_row_id, row_hash)` rows, built column-wise."""
-    parts = []
-    start = 0
-    for run in batch.runs:
-        prefix = np.frombuffer(f"{run.table}:".encode(), dtype=np.uint8)
-        for first, digits, count in _same_width_ranges(run.first_number, run.count):
-            numbers = np.arange(first, first + count, dtype=np.int64)
-            row_ids = np.empty((count, len(prefix) + digits), dtype=np.uint8)
-            row_ids[:, :len(prefix)] = prefix
-            row_ids[:, len(prefix):] = decimal_digits(numbers, digits)
-            stop = start + len(numbers)
-            parts.append(binary_fixed_width_rows(
-                [np.broadcast_to(commit_key, (len(numbers), 16)), row_ids, batch.hashes[start:stop]]))
-            start = stop
-    return b"".join(parts)
-
-
-def _same_width_ranges(first: int, count: int) -> Iterator[tuple[int, int, int]]:
-    """Split `first .. first + count - 1` where the number of decimal digits changes:
-    `(first number, digits, how many)` per piece."""
-    end = first + count
-    while first < end:
-        digits = len(str(first))
-        stop = min(end, 10**digits)
-        yield first, digits, stop - first
-        first = stop
-
-
-def decimal_digits(numbers: np.ndarray, width: int) -> np.ndarray:
-    """The ASCII decimal digits of non-negative `numbers` that all have `width` digits,
-    as an `(n, width)` uint8 array."""
-    powers = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
-    return (numbers[:, None] // powers % 10 + ord("0")).astype(np.uint8)
 
 
 def _stage_batches(

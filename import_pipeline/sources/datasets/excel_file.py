@@ -15,8 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from openpyxl import load_workbook
-
 from import_pipeline.records import Reject
 from import_pipeline.sources.datasets.table import TableStart, column_names
 
@@ -43,6 +41,8 @@ def read_xlsx(path: Path | str) -> Iterator[TableStart | dict[str, Any] | Reject
     path = Path(path)
     if path.suffix.lower() == ".xls":
         raise UnsupportedFile(f"{path.name}: .xls (Excel 97-2003) files are not supported; save it as .xlsx or .csv")
+    from openpyxl import load_workbook  # here: a CSV import (and its parsing process) never loads openpyxl
+
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError) as exc:
