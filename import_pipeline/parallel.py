@@ -10,6 +10,7 @@ loop early stops the child.
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import queue
 from collections.abc import Callable, Iterator
@@ -26,8 +27,11 @@ class ChildProcessError(RuntimeError):
     """The child process died without reporting an error (killed, out of memory)."""
 
 
-def _child(function: Callable[..., Iterator[Any]], kwargs: dict[str, Any], out: Any) -> None:
+def _child(function: Callable[..., Iterator[Any]] | str, kwargs: dict[str, Any], out: Any) -> None:
     try:
+        if isinstance(function, str):
+            module, _, name = function.partition(":")
+            function = getattr(importlib.import_module(module), name)
         for value in function(**kwargs):
             out.put((_VALUE, value))
     except BaseException as exc:  # reported to the parent, which raises it
@@ -37,11 +41,13 @@ def _child(function: Callable[..., Iterator[Any]], kwargs: dict[str, Any], out: 
 
 
 def iterate_in_process(
-    function: Callable[..., Iterator[Any]], kwargs: dict[str, Any], *, max_pending: int = 2
+    function: Callable[..., Iterator[Any]] | str, kwargs: dict[str, Any], *, max_pending: int = 2
 ) -> Iterator[Any]:
     """Yield what `function(**kwargs)` yields, computed in a spawned child process.
 
-    `function` must be importable by name and its arguments and values picklable.
+    `function` must be importable by name and its arguments and values picklable. Given as
+    `"module:name"`, it is imported by the child only: this process need not load what the
+    function's module needs.
     """
     context = multiprocessing.get_context("spawn")  # no fork: the parent may run threads
     out = context.Queue(maxsize=max_pending)

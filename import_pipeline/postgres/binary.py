@@ -1,7 +1,8 @@
 """Rows in PostgreSQL's binary COPY format, encoded column-wise with numpy and Arrow.
 
 No connection here (and no database driver imported), so a parsing child process can
-encode rows for `copy.copy_binary` to send.
+encode rows for `copy.copy_binary` to send. pyarrow is imported only by the encoder that
+takes Arrow arrays, so the engine's other users do not load it (~60 MiB).
 """
 
 from __future__ import annotations
@@ -9,9 +10,12 @@ from __future__ import annotations
 from array import array
 from collections.abc import Sequence
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags 0, no header extension
 BINARY_TRAILER = b"\xff\xff"
@@ -65,6 +69,9 @@ def binary_uuid_jsonb_rows(keys: np.ndarray, documents: pa.Array) -> bytes:
     array of uuids and an Arrow binary array of each row's JSON text (jsonb's binary form is
     a version byte, then the text). Assembled by numpy and one Arrow kernel, with no per-row
     Python work. The JSON is not checked here: the server parses it."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     count = len(documents)
     if keys.shape != (count, 16) or keys.dtype != np.uint8:
         raise ValueError("keys must be an (n, 16) uint8 array, one per document")

@@ -13,7 +13,7 @@ row's canonical JSON. Two lanes give the same batches:
   lane would have: both lanes give the same batches.
 
 A batch keeps each row's hash in file order, each distinct content once, and the row
-numbers as runs, so a 50,000-row batch is a few arrays and lists. It runs happily in a
+numbers as runs, so a batch of tens of thousands of rows is a few arrays and lists. It runs happily in a
 child process.
 """
 
@@ -29,10 +29,12 @@ import numpy as np
 import pyarrow as pa
 
 from import_pipeline.records import Reject
+from import_pipeline.sources.datasets.canonical_columns import canonical_json_of_texts
 from import_pipeline.sources.datasets.csv_columns import ColumnReader
-from import_pipeline.sources.datasets.csv_file import CSV_TABLE, detect_format, estimate_rows, read_csv
-from import_pipeline.sources.datasets.excel_file import EXCEL_SUFFIXES, read_xlsx
-from import_pipeline.sources.datasets.table import TableStart, canonical_json, canonical_json_of_texts, row_hashes
+from import_pipeline.sources.datasets.csv_file import CSV_TABLE, detect_format, read_csv
+from import_pipeline.sources.datasets.excel_file import read_xlsx
+from import_pipeline.sources.datasets.files import is_workbook
+from import_pipeline.sources.datasets.table import TableStart, canonical_json, row_hashes
 
 _KEY = np.dtype((np.void, 16))  # a 16-byte hash compared as bytes: the uuid order
 
@@ -94,26 +96,16 @@ def file_records(path: Path | str, *, encoding: str | None = None, has_header: b
     """Every record of the tabular file at `path`, read by the reader its suffix calls for
     (see `TableStart` for what readers yield)."""
     path = Path(path)
-    if _is_workbook(path):
+    if is_workbook(path):
         return read_xlsx(path)
     return read_csv(path, detect_format(path, encoding=encoding, has_header=has_header), counter=counter)
-
-
-def estimated_rows(path: Path | str) -> int:
-    """A rough count of the file's rows, from its size (0 for workbooks, which are compressed)."""
-    return 0 if _is_workbook(Path(path)) else estimate_rows(path)
-
-
-def _is_workbook(path: Path) -> bool:
-    # .xls too: read_xlsx refuses it with a message saying what to do instead.
-    return path.suffix.lower() in (*EXCEL_SUFFIXES, ".xls")
 
 
 def hashed_batches(
     path: Path | str,
     *,
     skip_records: int = 0,
-    batch_rows: int = 50_000,
+    batch_rows: int = 25_000,
     encoding: str | None = None,
     has_header: bool | None = None,
     row_offsets: dict[str, int] | None = None,
@@ -128,7 +120,7 @@ def hashed_batches(
     """
     path = Path(path)
     offsets = row_offsets or {}
-    if columnar and not _is_workbook(path):
+    if columnar and not is_workbook(path):
         reader = ColumnReader.open(path, detect_format(path, encoding=encoding, has_header=has_header))
         if reader is not None:
             for batch in _column_batches(reader, skip_records, batch_rows, offsets.get(CSV_TABLE, 0)):

@@ -18,9 +18,6 @@ from typing import Any
 from import_pipeline.records import Reject
 from import_pipeline.sources.datasets.table import TableStart, column_names
 
-EXCEL_SUFFIXES = (".xlsx", ".xlsm")
-
-
 class UnsupportedFile(ValueError):
     """A file this reader cannot read, with what to do instead."""
 
