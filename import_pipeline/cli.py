@@ -126,7 +126,7 @@ def command_bench(args: argparse.Namespace) -> int:
     elif args.family == "datasets":
         from import_pipeline.bench import datasets
 
-        datasets.run(url, rows=args.rows, cols=args.cols)
+        datasets.run(url, rows=args.rows, cols=args.cols, repeat=args.repeat)
     return 0
 
 
@@ -174,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     data_bench = families.add_parser("datasets", help="CSV import end to end vs raw COPY of the file and of the final rows")
     data_bench.add_argument("--rows", type=int, default=1_000_000)
     data_bench.add_argument("--cols", type=int, default=10)
+    data_bench.add_argument("--repeat", type=int, default=1,
+                            help="rounds of the import and the baselines, interleaved; the fastest of each is kept")
     bench.set_defaults(run=command_bench)
     return parser
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Sequence
-
 from typing import TYPE_CHECKING
 
 import numpy as np
