@@ -80,12 +80,17 @@ class RowBatch:
         return [row_id for run in self.runs for row_id in run.logical_row_ids()]
 
 
-def _row_batch(documents: pa.Array, runs: list[RowRun], rejects: list[Reject], records: int,
-               bytes_read: int) -> RowBatch:
-    """The batch of rows whose canonical JSON, in file order, is `documents`."""
-    hashes = row_hashes(documents.to_pylist())
+def _row_batch(texts: list[bytes], runs: list[RowRun], rejects: list[Reject], records: int, bytes_read: int,
+               documents: pa.Array | None = None) -> RowBatch:
+    """The batch of rows whose canonical JSON, in file order, is `texts` (and `documents`,
+    the same as an Arrow array, when the caller has one)."""
+    hashes = row_hashes(texts)
     _, first = np.unique(hashes.view(_KEY).ravel(), return_index=True)
-    return RowBatch(hashes, hashes[first], documents.take(first), runs, rejects, records, bytes_read)
+    if documents is None:
+        distinct = pa.array([texts[i] for i in first.tolist()], type=pa.large_binary())
+    else:
+        distinct = documents.take(first)
+    return RowBatch(hashes, hashes[first], distinct, runs, rejects, records, bytes_read)
 
 
 Record = TableStart | dict[str, Any] | Reject
@@ -145,7 +150,8 @@ def _column_batches(reader: ColumnReader, skip_records: int, batch_rows: int, of
         pending = [documents.slice(rows)] if rows < pending_rows else []
         pending_rows -= rows
         runs = [RowRun(CSV_TABLE, first + offset, rows)] if rows else []
-        return _row_batch(documents.slice(0, rows), runs, [], first - 1 + rows, bytes_read)
+        taken = documents.slice(0, rows)
+        return _row_batch(taken.to_pylist(), runs, [], first - 1 + rows, bytes_read, taken)
 
     for columns in reader.batches():
         start, read = read, read + columns.rows
@@ -205,7 +211,7 @@ def _record_batches(path: Path, skip_records: int, batch_rows: int, encoding: st
             if len(documents) >= batch_rows:
                 close_run(number)
                 consumed += len(documents) + len(rejects)
-                yield _row_batch(pa.array(documents, type=pa.large_binary()), runs, rejects, consumed, counter[0])
+                yield _row_batch(documents, runs, rejects, consumed, counter[0])
                 documents, runs, rejects = [], [], []
                 run_first = number + 1
         elif type(record) is TableStart:
@@ -215,4 +221,4 @@ def _record_batches(path: Path, skip_records: int, batch_rows: int, encoding: st
             rejects.append(record)
     close_run(number)
     consumed += len(documents) + len(rejects)
-    yield _row_batch(pa.array(documents, type=pa.large_binary()), runs, rejects, consumed, path.stat().st_size)
+    yield _row_batch(documents, runs, rejects, consumed, path.stat().st_size)
