@@ -1,14 +1,18 @@
 """The datasets CSV fast lane: pyarrow's column batches give exactly the record-by-record batches."""
 
 import random
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import orjson
 import psycopg
 import pyarrow as pa
 import pytest
 
 import import_pipeline.sources.datasets.csv_columns as csv_columns
+from import_pipeline.arrow_buffers import binary_array, binary_scalar, int64_array, integers_of
 from import_pipeline.load.datasets import ImportRequest, commit_import, stage_file
 from import_pipeline.sources.datasets.batches import RowBatch, hashed_batches
 from import_pipeline.sources.datasets.csv_columns import ColumnReader
@@ -198,3 +202,37 @@ def test_a_nul_character_rejects_its_row_and_the_rest_imports(conn: psycopg.Conn
     rows = conn.execute("SELECT cr.logical_row_id, r.data FROM datasets.commit_rows cr"
                         " JOIN datasets.rows r USING (row_hash) ORDER BY 1").fetchall()
     assert rows == [("primary:2", {"a": "2", "b": "z"}), ("primary:3", {"a": "3", "b": "w"})]
+
+
+def test_encoding_batches_imports_no_database_driver_excel_reader_or_pandas(tmp_path: Path) -> None:
+    """What the parsing child runs, in a fresh interpreter, on files taking either lane: it
+    must not load psycopg, openpyxl or pandas (pyarrow imports pandas when handed Python values)."""
+    for name in ("clean", "wrong_width"):
+        (tmp_path / f"{name}.csv").write_bytes(FILES[name])
+    script = (
+        "import sys; from pathlib import Path\n"
+        "from import_pipeline.load.dataset_batches import encoded_batches\n"
+        f"for name in ('clean', 'wrong_width'):\n"
+        f"    batches = list(encoded_batches('0' * 32, path=Path({str(tmp_path)!r}) / f'{{name}}.csv', batch_rows=100))\n"
+        "    assert sum(b.rows for b in batches) > 0\n"
+        "print(sorted(m for m in ('psycopg', 'openpyxl', 'pandas') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_arrays_built_from_buffers_equal_arrays_converted_from_python() -> None:
+    values = [b"", b"a", "é\n".encode(), b"\x00\xff"]
+    for type_ in (pa.binary(), pa.large_binary()):
+        assert binary_array(values, type_).equals(pa.array(values, type=type_))
+        assert binary_scalar(b"xy", type_).equals(pa.scalar(b"xy", type=type_))
+    assert binary_array([], pa.large_binary()).equals(pa.array([], type=pa.large_binary()))
+    assert binary_scalar("é", pa.string()).as_py() == "é"
+    with pytest.raises(TypeError, match="not a binary or string type"):
+        binary_array([b"1"], pa.int32())
+    numbers = np.array([5, -1, 7, 0], dtype=np.int32)
+    assert int64_array(numbers).to_pylist() == [5, -1, 7, 0]
+    sliced = pa.array([1, 2, 3, 4], type=pa.uint16()).slice(1, 2)
+    assert integers_of(sliced).tolist() == [2, 3] and integers_of(sliced).dtype == np.uint16
+    with pytest.raises(TypeError, match="nulls"):
+        integers_of(pa.array([1, None]))

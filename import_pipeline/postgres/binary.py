@@ -71,6 +71,8 @@ def binary_uuid_jsonb_rows(keys: np.ndarray, documents: pa.Array) -> bytes:
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    from import_pipeline.arrow_buffers import binary_scalar, integers_of
+
     count = len(documents)
     if keys.shape != (count, 16) or keys.dtype != np.uint8:
         raise ValueError("keys must be an (n, 16) uint8 array, one per document")
@@ -80,12 +82,12 @@ def binary_uuid_jsonb_rows(keys: np.ndarray, documents: pa.Array) -> bytes:
     headers["fields"] = 2
     headers["key_length"] = 16
     headers["key"] = keys
-    headers["document_length"] = pc.binary_length(documents).to_numpy() + 1
+    headers["document_length"] = integers_of(pc.binary_length(documents)) + 1
     headers["version"] = 1
     header_array = pa.FixedSizeBinaryArray.from_buffers(
         pa.binary(_UUID_JSONB_HEADER.itemsize), count, [None, pa.py_buffer(headers)])
     rows = pc.binary_join_element_wise(header_array.cast(documents.type), documents,
-                                       pa.scalar(b"", documents.type))
+                                       binary_scalar(b"", documents.type))
     offsets = np.frombuffer(rows.buffers()[1], dtype=np.int64 if pa.types.is_large_binary(rows.type) else np.int32)
     return memoryview(rows.buffers()[2])[offsets[0]:offsets[count]].tobytes()
 

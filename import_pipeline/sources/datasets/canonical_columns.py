@@ -14,6 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from import_pipeline.arrow_buffers import binary_scalar
+
 # How canonical JSON writes each character that needs escaping: `"`, `\\` and U+0000..U+001F
 # (orjson and the standard library's C encoder agree on every code point). The backslash
 # comes first, so that the escapes added after it keep theirs.
@@ -29,19 +31,25 @@ def canonical_json_of_texts(keys: Sequence[str], columns: Sequence[pa.Array]) ->
         raise ValueError("keys must be distinct, sorted and at least one")
     # Literal text and columns alternate; a column without nulls has its quotes in the
     # literals around it, so one join per batch does most of the work.
+    text_type = columns[0].type
+
+    def text(value: str) -> pa.Scalar:
+        return binary_scalar(value, text_type)
+
     parts: list[Any] = []
     literal = "{"
     for key, column in zip(keys, columns):
         literal += c_encode_basestring(key) + ":"
-        text = _escaped(column)
+        escaped = _escaped(column)
         if column.null_count:
-            parts += [literal, pc.if_else(column.is_null(), "null", pc.binary_join_element_wise('"', text, '"', ""))]
+            quoted = pc.binary_join_element_wise(text('"'), escaped, text('"'), text(""))
+            parts += [text(literal), pc.if_else(column.is_null(), text("null"), quoted)]
             literal = ","
         else:
-            parts += [literal + '"', text]
+            parts += [text(literal + '"'), escaped]
             literal = '",'
-    parts.append(literal[:-1] + "}")
-    return pc.binary_join_element_wise(*parts, "").cast(pa.large_binary())
+    parts.append(text(literal[:-1] + "}"))
+    return pc.binary_join_element_wise(*parts, text("")).cast(pa.large_binary())
 
 
 def _escaped(column: pa.Array) -> pa.Array:
