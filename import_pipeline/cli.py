@@ -15,18 +15,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from import_pipeline.postgres.connect import (
-    DAGSTER_DATABASE,
-    DATABASE_URL_ENV,
-    HOME_ENV,
-    DatabaseUnavailable,
-    ensure_database,
-    home_dir,
-    redact,
-    resolve_database_url,
-    with_database,
-)
-from import_pipeline.postgres.migrate import MigrationError, migrate_database
+# The database modules (psycopg) are imported by the commands that need them: a process
+# this module's script spawns (the datasets parsing child) imports the script again, and
+# `--help` needs none of them.
 
 DAGSTER_STORAGE_URL_ENV = "IMPORT_PIPELINE_DAGSTER_STORAGE_URL"
 EXIT_UNAVAILABLE = 2
@@ -49,6 +40,17 @@ def prepare_environment(project: Path | None) -> str:
     and, when `project` (the folder of `dagster.yaml`) is known, `DAGSTER_HOME`. Returns the
     database URL.
     """
+    from import_pipeline.postgres.connect import (
+        DAGSTER_DATABASE,
+        DATABASE_URL_ENV,
+        HOME_ENV,
+        ensure_database,
+        home_dir,
+        resolve_database_url,
+        with_database,
+    )
+    from import_pipeline.postgres.migrate import migrate_database
+
     configured = os.environ.get(DATABASE_URL_ENV)
     url = resolve_database_url()
     if DAGSTER_STORAGE_URL_ENV not in os.environ:
@@ -67,6 +69,8 @@ def prepare_environment(project: Path | None) -> str:
 def dagster_storage_url(url: str) -> str:
     """`url` as dagster-postgres needs it: a SQLAlchemy URL naming the psycopg2 driver
     (SQLAlchemy 2.1 would otherwise pick psycopg 3, whose NOTIFY dagster-postgres breaks)."""
+    from import_pipeline.postgres.connect import DATABASE_URL_ENV, DatabaseUnavailable, redact
+
     scheme, sep, rest = url.partition("://")
     if not sep or scheme not in ("postgres", "postgresql", "postgresql+psycopg2"):
         raise DatabaseUnavailable(
@@ -77,6 +81,9 @@ def dagster_storage_url(url: str) -> str:
 
 
 def command_migrate(args: argparse.Namespace) -> int:
+    from import_pipeline.postgres.connect import redact, resolve_database_url
+    from import_pipeline.postgres.migrate import migrate_database
+
     url = resolve_database_url()
     applied = migrate_database(url)
     print(f"{redact(url)}: applied {len(applied)} migration(s){': ' + ', '.join(applied) if applied else ''}")
@@ -84,6 +91,8 @@ def command_migrate(args: argparse.Namespace) -> int:
 
 
 def command_up(args: argparse.Namespace) -> int:
+    from import_pipeline.postgres.connect import DatabaseUnavailable, redact
+
     project = project_dir()
     if project is None:
         raise DatabaseUnavailable("run `import-pipeline up` from the project folder (where dagster.yaml is)")
@@ -114,6 +123,8 @@ def command_demo(args: argparse.Namespace) -> int:
 
 
 def command_bench(args: argparse.Namespace) -> int:
+    from import_pipeline.postgres.connect import resolve_database_url
+
     url = resolve_database_url()
     if args.family == "copy":
         from import_pipeline.bench import copy_engine
@@ -132,6 +143,7 @@ def command_bench(args: argparse.Namespace) -> int:
 
 def command_generate(args: argparse.Namespace) -> int:
     from import_pipeline.generate import gamedata
+    from import_pipeline.postgres.connect import home_dir
 
     out = Path(args.out) if args.out else home_dir() / "generated" / "gamedata"
     for dump in gamedata.generate(out, items=args.items, nanos=args.nanos, seed=args.seed):
@@ -183,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `import-pipeline` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
+    from import_pipeline.postgres.connect import DatabaseUnavailable
+    from import_pipeline.postgres.migrate import MigrationError
+
     try:
         return args.run(args)
     except (DatabaseUnavailable, MigrationError) as exc:
