@@ -419,3 +419,29 @@ def test_a_large_import_builds_the_row_hash_index_after_staging(
     found = conn.execute("SELECT count(*) FROM datasets.commit_rows cr"
                          " JOIN datasets.rows r USING (row_hash) WHERE r.data ->> 'n' = '7'").fetchone()[0]
     assert found == 2  # row "7,49" in both commits
+
+
+def test_a_file_parsed_in_a_child_process_imports_what_parsing_in_process_imports(
+    conn: psycopg.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "mixed.csv"
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write('id,text,"amount ""eur"""\n')
+        for n in range(20_000):
+            out.write(f'{n:06d},"say ""{n % 97}""\nagain",{n * 1.5}\n' if n % 3 else f"{n},plain {n % 11},\n")
+            if n == 7_777:
+                out.write("only,two\n")
+
+    def imported(dataset: str) -> tuple:
+        request = ImportRequest(path=path, dataset=dataset)
+        staged = stage_file(conn, request, batch_rows=1_000)  # many batches: shared memory is reused
+        commit = commit_import(conn, request, sha256=staged.sha256)
+        rows = conn.execute("SELECT logical_row_id, data FROM datasets.commit_rows JOIN datasets.rows USING (row_hash)"
+                            " WHERE commit_id = %s ORDER BY logical_row_id", (commit.commit_id,)).fetchall()
+        return staged.rows, staged.rejects, commit.reject_count, rows
+
+    in_process = imported("in process")
+    monkeypatch.setattr(datasets_load, "CHILD_PROCESS_MIN_BYTES", 0)
+    in_child = imported("in a child process")
+    assert in_child == in_process
+    assert in_child[:3] == (20_000, 1, 1)

@@ -21,10 +21,11 @@ from import_pipeline.sources.datasets.batches import RowBatch, hashed_batches
 class EncodedBatch:
     """A `RowBatch` encoded for binary COPY by the process that parsed it: `contents` are
     its distinct `(row_hash, data)` rows in key order, `references` its commit_rows in file
-    order. The writer only sends bytes."""
+    order, both as memoryviews (which `iterate_in_process` passes through shared memory).
+    The writer only sends bytes."""
 
-    contents: bytes
-    references: bytes
+    contents: memoryview
+    references: memoryview
     rows: int
     rejects: list[Reject]
     records: int
@@ -37,7 +38,8 @@ def encoded_batches(commit_id: str, **batch_options: Any) -> Iterator[EncodedBat
     key's leaf pages are then each touched once per batch instead of at random)."""
     commit_key = np.frombuffer(bytes.fromhex(commit_id), dtype=np.uint8)
     for batch in hashed_batches(**batch_options):
-        yield EncodedBatch(binary_uuid_jsonb_rows(batch.keys, batch.documents), _reference_rows(commit_key, batch),
+        yield EncodedBatch(memoryview(binary_uuid_jsonb_rows(batch.keys, batch.documents)),
+                           memoryview(_reference_rows(commit_key, batch)),
                            batch.rows, batch.rejects, batch.records, batch.bytes_read)
 
 

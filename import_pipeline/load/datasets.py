@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -257,7 +257,10 @@ def _stage_batches(
                  "row_offsets": row_offsets}
     if result.bytes >= CHILD_PROCESS_MIN_BYTES:
         # Named, not imported: this process only sends bytes and never loads pyarrow for it.
-        batches = iterate_in_process("import_pipeline.load.dataset_batches:encoded_batches", arguments)
+        # The bytes arrive in shared memory; a batch is still being written (its contents
+        # on the second connection, then its references) while the next one is asked for.
+        batches = iterate_in_process("import_pipeline.load.dataset_batches:encoded_batches", arguments,
+                                     shared_in_use=1)
     else:
         from import_pipeline.load.dataset_batches import encoded_batches
 
@@ -284,7 +287,8 @@ def _stage_batches(
             last_report = now
             progress(Progress(result.rows, batch.bytes_read, result.bytes, now - started))
 
-    with _ContentWriter(conn) as contents:
+    # Closed on the way out, also on an error: a parsing child stops at once.
+    with closing(batches), _ContentWriter(conn) as contents:
         pending: EncodedBatch | None = None
         for batch in batches:
             contents.submit(batch)

@@ -59,7 +59,7 @@ def copy_rows(
     return count
 
 
-def copy_binary(conn: psycopg.Connection, table: str, columns: Sequence[str], rows: bytes) -> int:
+def copy_binary(conn: psycopg.Connection, table: str, columns: Sequence[str], rows: bytes | memoryview) -> int:
     """COPY rows already encoded in PostgreSQL's binary row format (`binary_*_rows`) into
     `table`; return how many the server stored."""
     statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(table_identifier(table), column_list(columns))
