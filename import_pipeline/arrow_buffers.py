@@ -42,6 +42,16 @@ def integers_of(array: pa.Array) -> np.ndarray:
     return np.frombuffer(array.buffers()[1], dtype=dtype, count=len(array), offset=array.offset * dtype.itemsize)
 
 
+def binary_values(array: pa.Array) -> memoryview:
+    """The bytes of a binary or string array's values, first to last, as a view of its data
+    buffer (no copy; the view keeps the buffer alive). Nulls hold no bytes."""
+    offset_type = np.dtype(_offset_type(array.type))
+    offsets = np.frombuffer(array.buffers()[1], dtype=offset_type, count=len(array) + 1,
+                            offset=array.offset * offset_type.itemsize)
+    data = array.buffers()[2]
+    return memoryview(b"") if data is None else memoryview(data)[offsets[0]:offsets[-1]]
+
+
 @lru_cache(maxsize=1024)  # the same few literals serve every block of a file
 def binary_scalar(value: bytes | str, type: pa.DataType) -> pa.Scalar:
     """An Arrow scalar of `type` (a binary or string type) holding `value` (a `str` as UTF-8)."""

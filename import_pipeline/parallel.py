@@ -120,13 +120,7 @@ class _SlotWriter:
         self.unsent = None
 
     def _free_slot(self) -> int:
-        parent = multiprocessing.parent_process()
-        while True:
-            try:
-                return self.free.get(timeout=POLL_SECONDS)
-            except queue.Empty:
-                if parent is not None and not parent.is_alive():
-                    raise _ParentGone from None
+        return _while_parent_lives(lambda: self.free.get(timeout=POLL_SECONDS), queue.Empty)
 
     def close(self, parent_gone: bool) -> None:
         for path in self.made if parent_gone else [self.unsent] if self.unsent else []:
@@ -198,11 +192,17 @@ def _child(function: Callable[..., Iterator[Any]] | str, kwargs: dict[str, Any],
 
 def _put(out: Any, message: tuple[str, Any]) -> None:
     """Put `message` on the bounded queue; `_ParentGone` if the parent exits meanwhile."""
+    _while_parent_lives(lambda: out.put(message, timeout=POLL_SECONDS), queue.Full)
+
+
+def _while_parent_lives(attempt: Callable[[], Any], timed_out: type[Exception]) -> Any:
+    """Call `attempt` (which waits up to POLL_SECONDS, then raises `timed_out`) until it
+    returns; `_ParentGone` once the child's parent has exited."""
     parent = multiprocessing.parent_process()
     while True:
         try:
-            return out.put(message, timeout=POLL_SECONDS)
-        except queue.Full:
+            return attempt()
+        except timed_out:
             if parent is not None and not parent.is_alive():
                 raise _ParentGone from None
 

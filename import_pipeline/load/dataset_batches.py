@@ -38,7 +38,7 @@ def encoded_batches(commit_id: str, **batch_options: Any) -> Iterator[EncodedBat
     key's leaf pages are then each touched once per batch instead of at random)."""
     commit_key = np.frombuffer(bytes.fromhex(commit_id), dtype=np.uint8)
     for batch in hashed_batches(**batch_options):
-        yield EncodedBatch(memoryview(binary_uuid_jsonb_rows(batch.keys, batch.documents)),
+        yield EncodedBatch(binary_uuid_jsonb_rows(batch.keys, batch.documents),
                            memoryview(_reference_rows(commit_key, batch)),
                            batch.rows, batch.rejects, batch.records, batch.bytes_read)
 

@@ -63,21 +63,22 @@ def binary_fixed_width_rows(columns: Sequence[np.ndarray]) -> bytes:
     return rows.tobytes()
 
 
-def binary_uuid_jsonb_rows(keys: np.ndarray, documents: pa.Array) -> bytes:
+def binary_uuid_jsonb_rows(keys: np.ndarray, documents: pa.Array) -> memoryview:
     """`(uuid, jsonb)` rows in PostgreSQL's binary COPY row format, from an `(n, 16)` uint8
     array of uuids and an Arrow binary array of each row's JSON text (jsonb's binary form is
     a version byte, then the text). Assembled by numpy and one Arrow kernel, with no per-row
-    Python work. The JSON is not checked here: the server parses it."""
+    Python work; returned as a view of the Arrow buffer (no copy). The JSON is not checked
+    here: the server parses it."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from import_pipeline.arrow_buffers import binary_scalar, integers_of
+    from import_pipeline.arrow_buffers import binary_scalar, binary_values, integers_of
 
     count = len(documents)
     if keys.shape != (count, 16) or keys.dtype != np.uint8:
         raise ValueError("keys must be an (n, 16) uint8 array, one per document")
     if not count:
-        return b""
+        return memoryview(b"")
     headers = np.empty(count, dtype=_UUID_JSONB_HEADER)
     headers["fields"] = 2
     headers["key_length"] = 16
@@ -88,8 +89,7 @@ def binary_uuid_jsonb_rows(keys: np.ndarray, documents: pa.Array) -> bytes:
         pa.binary(_UUID_JSONB_HEADER.itemsize), count, [None, pa.py_buffer(headers)])
     rows = pc.binary_join_element_wise(header_array.cast(documents.type), documents,
                                        binary_scalar(b"", documents.type))
-    offsets = np.frombuffer(rows.buffers()[1], dtype=np.int64 if pa.types.is_large_binary(rows.type) else np.int32)
-    return memoryview(rows.buffers()[2])[offsets[0]:offsets[count]].tobytes()
+    return binary_values(rows)
 
 
 _UUID_JSONB_HEADER = np.dtype([("fields", ">i2"), ("key_length", ">i4"), ("key", np.uint8, (16,)),
