@@ -39,11 +39,11 @@ from import_pipeline.postgres.rejects import clear_rejects, write_rejects
 from import_pipeline.postgres.statements import statement
 from import_pipeline.records import Progress
 from import_pipeline.sources.datasets.files import estimated_rows
+from import_pipeline.sources.datasets.settings import SETTINGS_KEYS, validated_settings
 
 if TYPE_CHECKING:
     from import_pipeline.load.dataset_batches import EncodedBatch
 
-MODES = ("replace", "append")
 DEFAULT_MAX_BYTES = 5 * 1024**3
 #: Rows a staging batch holds (and a checkpoint covers). 25,000 rather than 50,000: the two
 #: processes' peak for a 1.24 GB CSV falls from ~520 to ~425 MiB, for ~2% of the speed.
@@ -80,13 +80,13 @@ class ImportRequest:
     description: str | None = None
     encoding: str | None = None
     has_header: bool | None = None
+    base_ref: str | None = None
+    allow_empty: bool = False
     max_bytes: int = DEFAULT_MAX_BYTES
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        if not self.dataset.strip():
-            raise ValueError("the dataset name is empty")
+        """Validate the settings by `ImportSettings`' rules: ValueError with one line naming the field."""
+        validated_settings({name: getattr(self, name) for name in SETTINGS_KEYS})
 
 
 @dataclass

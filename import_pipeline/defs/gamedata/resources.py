@@ -6,6 +6,7 @@ import dagster as dg
 from pydantic import Field
 
 from import_pipeline.defs.landing import landing_folder
+from import_pipeline.landing import LandingPathError, landed_file
 
 LANDING_ENV = "IMPORT_PIPELINE_GAMEDATA_DIR"
 DUMP_FILES = {"items": "items.json", "nanos": "nanos.json"}
@@ -27,8 +28,12 @@ class GamedataFiles(dg.ConfigurableResource):
         return landing_folder(self.landing_dir, LANDING_ENV, "gamedata")
 
     def path(self, name: str) -> Path:
-        """The path of file `name` in the landing folder; `dg.Failure` with a readable message if missing."""
-        path = self.folder() / name
-        if not path.is_file():
-            raise dg.Failure(description=f"{path} does not exist: drop {name} into {self.folder()} (or set {LANDING_ENV})")
-        return path
+        """The path of file `name` in the landing folder; `dg.Failure` with a readable message if it
+        is missing, or is not a regular file inside the folder (a symlink out of it, say)."""
+        folder = self.folder()
+        if not (folder / name).exists():
+            raise dg.Failure(description=f"{folder / name} does not exist: drop {name} into {folder} (or set {LANDING_ENV})")
+        try:
+            return landed_file(folder, name)
+        except LandingPathError as exc:
+            raise dg.Failure(description=str(exc)) from None

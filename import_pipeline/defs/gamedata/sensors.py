@@ -11,6 +11,7 @@ import dagster as dg
 from import_pipeline.defs.gamedata.assets import dump_job, extras_job, key
 from import_pipeline.defs.gamedata.resources import DUMP_FILES, PERKS_FILE, SYMBIANTS_FILE, GamedataFiles
 from import_pipeline.defs.landing import LandingCursor
+from import_pipeline.landing import is_landed_file
 
 EXTRAS = {PERKS_FILE: key("perks"), SYMBIANTS_FILE: key("symbiants")}
 ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
@@ -31,7 +32,7 @@ def gamedata_landing_sensor(context: dg.SensorEvaluationContext, gamedata_files:
     ready: dict[str, list[int]] = {}
     for name in [*DUMP_FILES.values(), *EXTRAS]:
         path = folder / name
-        if path.is_file() and (signature := cursor.observe(path)) is not None:
+        if is_landed_file(folder, name) and (signature := cursor.observe(path)) is not None:
             ready[name] = signature
 
     run_requests = []
