@@ -445,3 +445,39 @@ def test_a_file_parsed_in_a_child_process_imports_what_parsing_in_process_import
     in_child = imported("in a child process")
     assert in_child == in_process
     assert in_child[:3] == (20_000, 1, 1)
+
+
+def test_a_rejected_line_with_undecodable_bytes_is_stored_not_fatal(conn: psycopg.Connection, tmp_path: Path) -> None:
+    path = tmp_path / "mixed.csv"
+    path.write_bytes("name,city\nSøren,Århus\n".encode() + b"bad\xff\xfe,line,extra\n" + "Åse,Oslo\n".encode())
+    staged, commit = run_import(conn, path, "mixed")
+    assert (staged.rows, staged.rejects) == (2, 1)
+    assert imported(conn, "mixed")["primary"] == [{"city": "Århus", "name": "Søren"}, {"city": "Oslo", "name": "Åse"}]
+    line, reason, raw = conn.execute("SELECT line, reason, raw FROM import_pipeline.rejects").fetchone()
+    assert line == 3 and "expected 2 fields" in reason and raw == "bad\\xff\\xfe,line,extra"
+
+
+def test_a_nul_in_a_header_name_is_shown_not_fatal(conn: psycopg.Connection, tmp_path: Path) -> None:
+    path = tmp_path / "nulhead.csv"
+    path.write_bytes(b"a,b\x00c\n1,2\n")
+    staged, _ = run_import(conn, path, "nulhead")
+    assert staged.rows == 1
+    assert imported(conn, "nulhead")["primary"] == [{"a": "1", "b\\x00c": "2"}]
+
+
+@pytest.mark.parametrize("encoding, bom", [("utf-16-le", b"\xff\xfe"), ("utf-16-be", b"\xfe\xff"),
+                                           ("utf-16-le", b""), ("utf-8", b"\xef\xbb\xbf")])
+def test_utf16_and_byte_order_marks_are_honoured(conn: psycopg.Connection, tmp_path: Path, encoding: str,
+                                                 bom: bytes) -> None:
+    path = tmp_path / "wide.csv"
+    path.write_bytes(bom + "name,city\r\nSøren,Århus\r\nÅse,Oslo\r\n".encode(encoding))
+    staged, _ = run_import(conn, path, "wide")
+    assert (staged.rows, staged.rejects) == (2, 0)
+    assert imported(conn, "wide")["primary"] == [{"city": "Århus", "name": "Søren"}, {"city": "Oslo", "name": "Åse"}]
+
+
+def test_a_legacy_file_is_still_read_as_legacy(conn: psycopg.Connection, tmp_path: Path) -> None:
+    path = tmp_path / "legacy.csv"
+    path.write_bytes("name,city\nSøren,Århus\nÅse,Oslo\n".encode("cp1252"))
+    staged, _ = run_import(conn, path, "legacy")
+    assert imported(conn, "legacy")["primary"] == [{"city": "Århus", "name": "Søren"}, {"city": "Oslo", "name": "Åse"}]

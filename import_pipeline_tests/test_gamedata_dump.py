@@ -119,3 +119,42 @@ def test_not_an_array_is_one_clear_error(tmp_path: Path) -> None:
 
 def test_empty_array_yields_nothing(tmp_path: Path) -> None:
     assert list(read_dump(write_dump(tmp_path, " [ ] "))) == []
+
+
+def test_records_no_database_can_hold_are_rejected_one_by_one(tmp_path: Path) -> None:
+    deep = '{"AOID": 5, "Deep": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    elements = [
+        item(1),
+        '{"AOID": 2, "Name": "\\ud800 lone"}',
+        '{"AOID": 3, "Name": "x", "Ratio": NaN}',
+        '{"AOID": 4, "Name": "x", "Ratio": -Infinity}',
+        deep,
+        '{"AOID": 6, "Name": "\\ud83d\\ude00 a real pair is fine"}',
+        item(7),
+    ]
+    text = "[" + ", ".join(elements) + "]"
+    data = text.encode("utf-8")
+    bad_byte = data.replace(b'"Item 7"', b'"Item \xff7"')
+    path = tmp_path / "items.json"
+    path.write_bytes(bad_byte)
+    records, rejects = split(read_dump(path))
+    assert [r.aoid for r in records] == [1, 6]
+    assert records[1].document["Name"].startswith("\U0001F600")
+    reasons = [r.reason for r in rejects]
+    assert "surrogate" in reasons[0]
+    assert "NaN is not a JSON value" in reasons[1]
+    assert "-Infinity is not a JSON value" in reasons[2]
+    assert "nested deeper" in reasons[3]
+    bad_at = bad_byte.index(b"\xff")
+    assert reasons[4] == f"bytes that are not UTF-8 at byte {bad_at}"
+    assert len(rejects) == 5
+    for reject, element in zip(rejects, elements[1:5]):
+        assert reject.offset == data.index(element.encode())
+
+
+def test_a_utf8_byte_order_mark_is_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "items.json"
+    path.write_bytes(b"\xef\xbb\xbf[" + item(1).encode() + b"]")
+    records, rejects = split(read_dump(path))
+    assert [r.aoid for r in records] == [1] and not rejects
+    assert records[0].offset == 4

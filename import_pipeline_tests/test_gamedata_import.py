@@ -340,3 +340,24 @@ def test_text_with_nul_characters_is_rejected_not_fatal(conn: psycopg.Connection
     result = import_dump(conn, path, "items")
     assert result.items_new == 4
     assert [r.reason for r in result.rejects] == ["text contains a NUL character (\\u0000), which PostgreSQL cannot store"]
+
+
+def test_records_no_database_can_hold_are_stored_as_rejects_and_the_rest_imports(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    docs = documents()[:6]
+    parts = [json.dumps(d).encode() for d in docs]
+    parts[1] = json.dumps({**docs[1], "Name": "\ud800"}).encode()  # json.dumps escapes it: "\\ud800"
+    parts[2] = json.dumps({**docs[2], "Ratio": float("nan")}).encode()
+    parts[3] = json.dumps({**docs[3], "Name": "Søren"}, ensure_ascii=False).encode().replace("ø".encode(), b"\xf8")
+    parts[4] = b'{"AOID": 900001, "Deep": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    path = tmp_path / "items.json"
+    path.write_bytes(b"[" + b", ".join(parts) + b"]")
+
+    result = import_dump(conn, path, "items")
+    assert result.items_new == 2
+    assert table_counts(conn) == expected_counts([docs[0], docs[5]])
+    stored = conn.execute("SELECT byte_offset, reason, raw FROM import_pipeline.rejects ORDER BY byte_offset").fetchall()
+    assert [offset for offset, _, _ in stored] == [path.read_bytes().index(part) for part in parts[1:5]]
+    assert "surrogate" in stored[0][1] and "NaN" in stored[1][1] and "not UTF-8" in stored[2][1]
+    assert "S\\xf8ren" in stored[2][2]  # the undecodable byte is kept, visibly, not replaced

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 import psycopg
@@ -11,6 +12,23 @@ from import_pipeline.records import Reject
 
 REJECTS_TABLE = "import_pipeline.rejects"
 COLUMNS = ("asset", "partition_key", "source", "line", "byte_offset", "reason", "raw", "run_id")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that did not decode, kept by `surrogateescape`
+        return f"\\x{code - 0xDC00:02x}"
+    return "\\x00" if code == 0 else f"\\u{code:04x}"
+
+
+def storable_text(text: str | None) -> str | None:
+    """`text` as PostgreSQL text can hold it: a NUL becomes `\\x00`, a byte that did not decode
+    (a `surrogateescape` surrogate) `\\xNN` with its value, any other lone surrogate `\\uXXXX`.
+    Text without those is returned as it is."""
+    if text is None or text.isascii() and "\x00" not in text:
+        return text
+    return _UNSTORABLE.sub(_escaped, text)
 
 
 def clear_rejects(conn: psycopg.Connection, asset: str, partition_key: str | None) -> int:
@@ -35,15 +53,12 @@ def write_rejects(
 ) -> int:
     """Append `rejects` for one asset partition with COPY; return how many were written.
 
-    Text is stored as given, with NUL characters (which PostgreSQL text cannot hold)
-    shown as `\\x00`.
+    Text is stored as given, except what PostgreSQL text cannot hold (see `storable_text`):
+    a reject's raw bytes, whatever they are, never make the write fail.
     """
-
-    def clean(text: str | None) -> str | None:
-        return None if text is None else text.replace("\x00", "\\x00")
-
     rows = (
-        (asset, partition_key, r.source, r.line, r.offset, clean(r.reason), clean(r.raw), run_id)
+        (asset, partition_key, storable_text(r.source), r.line, r.offset, storable_text(r.reason),
+         storable_text(r.raw), run_id)
         for r in rejects
     )
     return copy_rows(conn, REJECTS_TABLE, COLUMNS, rows)

@@ -1,7 +1,7 @@
 """Read a CSV file of any size, one record at a time, with its dialect, encoding and header detected.
 
-`detect_format` looks at the first `SAMPLE_BYTES`: a UTF-8 BOM or valid UTF-8 means UTF-8,
-anything else the declared legacy encoding (default cp1252, which maps every byte);
+`detect_format` looks at the first `SAMPLE_BYTES` (see `detect_encoding`: a BOM decides,
+else the sample's evidence for UTF-8 against a legacy encoding, by default cp1252);
 `csv.Sniffer` picks the delimiter (`,` `;` tab `|`) and the quote character and says
 whether the first row is a header. `read_csv` then streams records: each value is kept as
 the exact text of the cell (leading zeros, spaces, newlines, quotes), an empty cell is
@@ -61,15 +61,7 @@ def detect_format(path: Path | str, *, encoding: str | None = None, has_header: 
         sample = stream.read(SAMPLE_BYTES)
         complete = len(sample) < SAMPLE_BYTES
     if encoding is None:
-        if sample.startswith(codecs.BOM_UTF8):
-            encoding = "utf-8-sig"
-        else:
-            try:
-                sample.decode("utf-8", errors="strict")
-                encoding = "utf-8"
-            except UnicodeDecodeError as exc:
-                # A multi-byte character cut by the end of the sample is still UTF-8.
-                encoding = "utf-8" if not complete and exc.start >= len(sample) - 3 else LEGACY_ENCODING
+        encoding = detect_encoding(sample, complete=complete)
     text = sample.decode(encoding, errors="replace")
     if not complete:
         text = text[: text.rfind("\n") + 1] or text  # whole lines only
@@ -81,6 +73,41 @@ def detect_format(path: Path | str, *, encoding: str | None = None, has_header: 
     if has_header is None:
         has_header = _looks_like_header(text, delimiter, quotechar)
     return CsvFormat(encoding=encoding, delimiter=delimiter, quotechar=quotechar, has_header=has_header)
+
+
+#: Byte order marks, longest first (the UTF-32 LE mark begins with the UTF-16 LE one).
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def detect_encoding(sample: bytes, *, complete: bool = True) -> str:
+    """The encoding of a file that starts with `sample` (`complete`: the sample is the whole file).
+
+    A byte order mark decides (UTF-8, UTF-16 or UTF-32, the mark itself skipped when read).
+    Without one, UTF-16 without a mark is recognised by its NUL bytes at every other
+    position. Otherwise the sample is UTF-8 when it decodes as UTF-8, or when its valid
+    multi-byte UTF-8 characters outnumber its undecodable bytes: a few stray bytes in a
+    UTF-8 file are rejected with their records instead of turning every `ø` into `Ã¸`.
+    Only a sample with more undecodable bytes than UTF-8 characters is `LEGACY_ENCODING`.
+    """
+    for bom, name in _BOMS:
+        if sample.startswith(bom):
+            return name
+    if len(sample) >= 4:
+        even, odd = sample[0::2].count(0), sample[1::2].count(0)
+        if odd > 0.4 * (len(sample) // 2) and even == 0:
+            return "utf-16-le"
+        if even > 0.4 * (len(sample) // 2) and odd == 0:
+            return "utf-16-be"
+    if sample.isascii():
+        return "utf-8"
+    # Not final unless complete: a multi-byte character cut by the end of the sample is no evidence.
+    text = codecs.getincrementaldecoder("utf-8")("surrogateescape").decode(sample, final=complete)
+    undecodable = len(_UNDECODABLE.findall(text))
+    if undecodable == 0:
+        return "utf-8"
+    characters = sum(1 for char in text if ord(char) > 127) - undecodable
+    return "utf-8" if characters > undecodable else LEGACY_ENCODING
 
 
 def estimate_rows(path: Path | str) -> int:
@@ -199,8 +226,7 @@ def _records(
         if text.undecodable:
             joined = fmt.delimiter.join(fields)
             if _UNDECODABLE.search(joined):
-                yield Reject(source, f"bytes that are not {fmt.encoding}", line=line,
-                             raw=joined.encode(fmt.encoding, "surrogateescape").decode(fmt.encoding, "replace"))
+                yield Reject(source, f"bytes that are not {fmt.encoding}", line=line, raw=joined)
                 continue
         if counter is not None:
             counter[0] = text.bytes_read

@@ -30,6 +30,7 @@ def column_names(header: Sequence[Any], *, prefix: str | None = None) -> list[st
     """Unique column names for a header row, as pandas names them.
 
     An empty name becomes `Unnamed: <0-based position>`, a repeated one gets `.1`, `.2`...
+    A NUL character, which no jsonb key can hold, is written `\\x00` (as rejects show it).
     Any other text is kept exactly (spaces, quotes, SQL keywords: names are JSON keys, never
     SQL). With `prefix`, the names are `<prefix>1`, `<prefix>2`... (a file without header).
     """
@@ -38,7 +39,7 @@ def column_names(header: Sequence[Any], *, prefix: str | None = None) -> list[st
     names: list[str] = []
     used: set[str] = set()
     for position, raw in enumerate(header):
-        name = "" if raw is None else str(raw)
+        name = "" if raw is None else str(raw).replace("\x00", "\\x00")
         base = name if name != "" else f"Unnamed: {position}"
         name, suffix = base, 0
         while name in used:

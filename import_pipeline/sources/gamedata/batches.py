@@ -75,7 +75,7 @@ def dump_batches(
             summary.rejects.append(record)
             continue
         records += 1
-        raw = record.raw.encode()
+        raw = record.data
         digest = blake2b(raw, digest_size=16).digest()
         aoid = record.aoid
         known = existing.get(aoid)

@@ -5,8 +5,11 @@ A dump is one JSON array of item objects, usually on a single line, hundreds of 
 decoder, so records come out at C speed with their exact byte offset, and memory stays
 bounded by the buffer and the largest record. A malformed element becomes a `Reject`; the
 reader then resumes at the next object that decodes as an item (one with an `AOID`), so
-one bad record costs only itself. A truncated file yields the complete records and one
-reject for the tail.
+one bad record costs only itself: bytes that are not UTF-8, `NaN` or `Infinity` (not JSON,
+and PostgreSQL's json types refuse them), nesting deeper than the decoder's recursion
+limit, a lone UTF-16 surrogate escape (`"\ud800"`, which no UTF-8 text can hold) and NUL
+characters are each a reject. A UTF-8 byte order mark before the array is skipped. A
+truncated file yields the complete records and one reject for the tail.
 """
 
 from __future__ import annotations
@@ -28,7 +31,19 @@ INT32 = (-(2**31), 2**31 - 1)
 #: An error this close to the end of the buffer may be a cut token, not bad JSON.
 CUT_MARGIN = 64
 
-_decoder = json.JSONDecoder()
+
+
+class _NotJson(ValueError):
+    """A constant Python's decoder accepts but JSON (and PostgreSQL) does not: NaN, Infinity."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotJson(f"{name} is not a JSON value (PostgreSQL cannot store it)")
+
+
+_decoder = json.JSONDecoder(parse_constant=_refuse_constant)
+#: Errors that make one element undecodable, not the file.
+_ELEMENT_ERRORS = (json.JSONDecodeError, _NotJson, RecursionError)
 _SKIP = re.compile(r"[\s,]*")  # between elements
 _SPACE = re.compile(r"\s*")
 _NEXT_OBJECT = re.compile(r"[,\[]\s*\{")
@@ -43,6 +58,8 @@ class DumpRecord:
     aoid: int
     document: dict[str, Any]
     raw: str
+    #: `raw` as the UTF-8 bytes it was in the file.
+    data: bytes
 
 
 class DumpFormatError(ValueError):
@@ -53,12 +70,14 @@ class _Buffer:
     """Decoded text of a byte stream, read on demand.
 
     `pos` is where unread text starts; `pos_byte` is its offset in the file. Text before
-    `pos` is dropped only when more is read, so consuming a record costs no copy.
+    `pos` is dropped only when more is read, so consuming a record costs no copy. Bytes
+    that are not UTF-8 decode to lone surrogates (`surrogateescape`), so the record that
+    holds them can be rejected and its offsets stay exact.
     """
 
     def __init__(self, stream: BinaryIO) -> None:
         self.stream = stream
-        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
         self.text = ""
         self.pos = 0
         self.pos_byte = 0
@@ -90,7 +109,7 @@ class _Buffer:
 
     def byte_offset(self, index: int) -> int:
         """The file offset of text index `index` (at or after `pos`)."""
-        return self.pos_byte + len(self.text[self.pos:index].encode("utf-8", errors="surrogatepass"))
+        return self.pos_byte + len(self.text[self.pos:index].encode("utf-8", errors="surrogateescape"))
 
 
 def read_dump(path: Path | str) -> Iterator[DumpRecord | Reject]:
@@ -108,7 +127,7 @@ def read_dump(path: Path | str) -> Iterator[DumpRecord | Reject]:
 def _read_stream(stream: BinaryIO, source: str) -> Iterator[DumpRecord | Reject]:
     buf = _Buffer(stream)
     buf.fill()
-    opening = _SKIP.match(buf.text).end()
+    opening = _SKIP.match(buf.text, 1 if buf.text.startswith("\ufeff") else 0).end()
     if buf.text[opening:opening + 1] != "[":
         raise DumpFormatError(f"{source}: not a JSON array (a dump starts with '[')")
     buf.consume(opening + 1)
@@ -124,8 +143,8 @@ def _read_stream(stream: BinaryIO, source: str) -> Iterator[DumpRecord | Reject]
             return
         try:
             value, end = _decoder.raw_decode(buf.text, index)
-        except json.JSONDecodeError as exc:
-            if _maybe_cut(buf, exc):
+        except _ELEMENT_ERRORS as exc:
+            if isinstance(exc, json.JSONDecodeError) and _maybe_cut(buf, exc):
                 # Possibly just cut by the end of the buffer (mid-string, mid-number,
                 # mid-literal like `nul`): read more and try again.
                 if buf.read_more(index):
@@ -133,10 +152,17 @@ def _read_stream(stream: BinaryIO, source: str) -> Iterator[DumpRecord | Reject]
                 yield Reject(source, f"invalid JSON tail: {exc.msg}", offset=buf.byte_offset(index),
                              raw=buf.text[index:index + 2000])
                 return
-            reason = f"invalid JSON: {exc.msg} at byte {buf.byte_offset(exc.pos)}"
+            if isinstance(exc, json.JSONDecodeError):
+                reason = f"invalid JSON: {exc.msg} at byte {buf.byte_offset(exc.pos)}"
+            elif isinstance(exc, RecursionError):
+                reason = "nested deeper than the JSON decoder's limit"
+            else:
+                reason = str(exc)
             buf.consume(index)
             offset = buf.pos_byte
-            resume = _resume_after(buf)
+            # Well-formed but unstorable (NaN, too deep): it ends where its brackets close.
+            end = None if isinstance(exc, json.JSONDecodeError) else _element_end(buf)
+            resume = _resume_after(buf) if end is None else end
             yield Reject(source, reason, offset=offset, raw=buf.text[buf.pos:resume][:Reject.MAX_RAW_CHARS])
             buf.consume(resume)
             continue
@@ -147,16 +173,45 @@ def _read_stream(stream: BinaryIO, source: str) -> Iterator[DumpRecord | Reject]
         problem = record_problem(value)
         if problem is None and value["AOID"] in seen:
             problem = f"duplicate AOID {value['AOID']} in this file"
+        data = b""
+        if problem is None:
+            try:
+                data = raw.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                problem = f"bytes that are not UTF-8 at byte {offset + len(raw[:exc.start].encode('utf-8', 'surrogateescape'))}"
+        if problem is None:
+            problem = text_problem(value, data)
         if problem:
             yield Reject(source, problem, offset=offset, raw=raw)
             continue
         seen.add(value["AOID"])
-        yield DumpRecord(source=source, offset=offset, aoid=value["AOID"], document=value, raw=raw)
+        yield DumpRecord(source=source, offset=offset, aoid=value["AOID"], document=value, raw=raw, data=data)
 
 
 def _maybe_cut(buf: _Buffer, exc: json.JSONDecodeError) -> bool:
     """Whether a decode error may come from the buffer ending mid-token rather than bad JSON."""
     return exc.pos >= len(buf.text) - CUT_MARGIN or exc.msg.startswith("Unterminated")
+
+
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _element_end(buf: _Buffer) -> int | None:
+    """The index just after the element starting at `buf.pos`, found by matching its brackets
+    (strings skipped), reading more text as needed; None if it does not close within the
+    record-size limit. For elements that are well-formed JSON but cannot be decoded."""
+    while True:
+        depth = 0
+        for token in _TOKEN.finditer(buf.text, buf.pos):
+            first = token.group()[0]
+            if first in "[{":
+                depth += 1
+            elif first in "]}":
+                depth -= 1
+                if depth == 0:
+                    return token.end()
+        if not buf.read_more(buf.pos):
+            return None
 
 
 def _resume_after(buf: _Buffer) -> int:
@@ -177,13 +232,43 @@ def _resume_after(buf: _Buffer) -> int:
         skip = candidate + 1 - buf.pos
         try:
             value, end = _decoder.raw_decode(buf.text, candidate)
-        except json.JSONDecodeError as exc:
-            if _maybe_cut(buf, exc) and buf.read_more(buf.pos):
+        except _ELEMENT_ERRORS as exc:
+            if isinstance(exc, json.JSONDecodeError) and _maybe_cut(buf, exc) and buf.read_more(buf.pos):
                 skip = match_start  # the candidate was cut by the buffer: try it again
             continue
         follower = _SPACE.match(buf.text, end).end()
         if isinstance(value, dict) and "AOID" in value and buf.text[follower:follower + 1] in (",", "]", ""):
             return candidate
+
+
+def text_problem(value: Any, data: bytes) -> str | None:
+    """Why the text of a decoded record cannot be stored in PostgreSQL (a NUL character, a lone
+    UTF-16 surrogate), or None. `data` is the record's UTF-8 JSON text: only a record whose
+    text holds a `\\u0000` or `\\uD...` escape is walked, so the common record costs a byte search."""
+    if b"\\u" not in data or not (b"\\u0000" in data or b"\\ud" in data or b"\\uD" in data):
+        return None
+    for text in _strings(value):
+        if "\x00" in text:
+            return "text contains a NUL character (\\u0000), which PostgreSQL cannot store"
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "text contains a lone UTF-16 surrogate escape (\\ud800-\\udfff), which is not Unicode text"
+    return None
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in a decoded JSON value, keys included (iteratively: no recursion limit)."""
+    pending = [value]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, str):
+            yield current
+        elif isinstance(current, dict):
+            pending.extend(current.keys())
+            pending.extend(current.values())
+        elif isinstance(current, list):
+            pending.extend(current)
 
 
 def _is_int32(value: Any) -> bool:

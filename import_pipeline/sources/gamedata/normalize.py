@@ -164,8 +164,6 @@ class ItemRows:
 
         `raw` is the record's JSON text as UTF-8 bytes, stored as the item's document.
         """
-        if b"\\u0000" in raw and _holds_nul(document):
-            raise RecordError("text contains a NUL character (\\u0000), which PostgreSQL cannot store")
         lengths = [len(rows) for rows in self._all]
         marks = (len(self.stat_values.new), len(self.criteria.new))
         ids = dict(self.next_ids)
@@ -308,17 +306,6 @@ class ItemRows:
                 order.append(n)
                 if criteria:
                     self._criteria_rows(spell_id, criteria, self.spell_criteria)
-
-
-def _holds_nul(value: Any) -> bool:
-    """Whether a string anywhere in `value` (keys included) holds a NUL character."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_holds_nul(v) for v in value)
-    return False
 
 
 def _shape_problem(exc: Exception) -> str:
