@@ -481,3 +481,20 @@ def test_a_legacy_file_is_still_read_as_legacy(conn: psycopg.Connection, tmp_pat
     path.write_bytes("name,city\nSøren,Århus\nÅse,Oslo\n".encode("cp1252"))
     staged, _ = run_import(conn, path, "legacy")
     assert imported(conn, "legacy")["primary"] == [{"city": "Århus", "name": "Søren"}, {"city": "Oslo", "name": "Åse"}]
+
+
+def test_an_import_with_rejects_warns_with_the_first_reasons(database_url: str, tmp_path: Path) -> None:
+    import logging
+
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "ragged.csv").write_text("a,b\n1,2\n3\n4,5,6\n7,8\n")
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(dataset_files.name, ["ragged.csv"])
+    result = dg.materialize([staged_rows], partition_key="ragged.csv", instance=instance,
+                            resources=resources(database_url, landing))
+    assert result.success
+    warnings = [e.message for e in instance.all_logs(result.run_id) if e.level == logging.WARNING]
+    assert len(warnings) == 1
+    assert "ragged.csv: 2 records rejected" in warnings[0]
+    assert "line 3: expected 2 fields, got 1" in warnings[0] and "line 4: expected 2 fields, got 3" in warnings[0]

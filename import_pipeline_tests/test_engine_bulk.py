@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from import_pipeline.parallel import iterate_in_process
-from import_pipeline.postgres.constraints import bulk_load_mode, restore_foreign_keys
+from import_pipeline.postgres.constraints import ForeignKeyBlocked, bulk_load_mode, restore_foreign_keys
 from import_pipeline.postgres.copy import copy_int4_columns
 from import_pipeline.postgres.ids import next_free_id, sync_identity
 from import_pipeline.postgres.locks import advisory_lock
@@ -50,16 +50,27 @@ def test_bulk_load_mode_drops_and_restores_indexes_and_foreign_keys(conn: psycop
     assert mode.restore_seconds > 0
 
 
-def test_a_violation_found_on_restore_fails_and_stays_recorded(conn: psycopg.Connection) -> None:
+def test_rows_a_cascade_would_have_removed_are_repaired_on_restore(conn: psycopg.Connection) -> None:
     make_tables(conn)
-    with pytest.raises(psycopg.errors.ForeignKeyViolation):
-        with bulk_load_mode(conn, ["public.child"]):
-            conn.execute("INSERT INTO child VALUES (99, 1, 1)")
+    with bulk_load_mode(conn, ["public.child"]):
+        conn.execute("INSERT INTO child VALUES (99, 1, 1)")
+        conn.commit()
+    assert conn.execute("SELECT count(*) FROM child WHERE parent_id = 99").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM import_pipeline.suspended_constraints").fetchone()[0] == 0
+
+
+def test_a_violation_no_rule_repairs_fails_and_stays_recorded(conn: psycopg.Connection) -> None:
+    make_tables(conn)
+    conn.execute("CREATE TABLE strict_child (parent_id integer REFERENCES parent)")
+    conn.commit()
+    with pytest.raises(ForeignKeyBlocked, match="strict_child_parent_id_fkey of public.strict_child cannot be restored"):
+        with bulk_load_mode(conn, ["public.strict_child"]):
+            conn.execute("INSERT INTO strict_child VALUES (99)")
             conn.commit()
     conn.rollback()
     recorded = conn.execute("SELECT count(*) FROM import_pipeline.suspended_constraints").fetchone()[0]
     assert recorded == 1  # nothing lost: fix the data, then restore
-    conn.execute("DELETE FROM child")
+    conn.execute("DELETE FROM strict_child")
     conn.commit()
     assert len(restore_foreign_keys(conn)) == 1
 

@@ -361,3 +361,88 @@ def test_records_no_database_can_hold_are_stored_as_rejects_and_the_rest_imports
     assert [offset for offset, _, _ in stored] == [path.read_bytes().index(part) for part in parts[1:5]]
     assert "surrogate" in stored[0][1] and "NaN" in stored[1][1] and "not UTF-8" in stored[2][1]
     assert "S\\xf8ren" in stored[2][2]  # the undecodable byte is kept, visibly, not replaced
+
+
+KILLED_IN_REBUILD = """
+import os, signal, sys
+import psycopg
+import import_pipeline.load.gamedata.dump as dump
+import import_pipeline.postgres.indexes as indexes
+
+imported = []
+original_import, original_restore = dump._import, indexes.restore_indexes
+
+def import_then_mark(*args, **kwargs):
+    original_import(*args, **kwargs)
+    imported.append(True)
+
+def restore_or_die(*args, **kwargs):
+    if imported:  # the items are committed; the rebuild starts: kill -9 now
+        os.kill(os.getpid(), signal.SIGKILL)
+    return original_restore(*args, **kwargs)
+
+dump._import, indexes.restore_indexes = import_then_mark, restore_or_die
+if __name__ == "__main__":
+    with psycopg.connect(sys.argv[1]) as conn:
+        dump.import_dump(conn, sys.argv[2], "items", initial_load=True)
+"""
+
+FOREIGN_KEYS = "SELECT count(*) FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace" \
+               " WHERE n.nspname = 'gamedata' AND c.contype = 'f'"
+INDEXES = "SELECT count(*) FROM pg_indexes WHERE schemaname = 'gamedata'"
+
+
+def test_a_kill_during_the_rebuild_is_repaired_by_the_next_import(database_url: str, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from import_pipeline.postgres.constraints import suspended_objects
+
+    with psycopg.connect(database_url) as conn:
+        in_force = conn.execute(FOREIGN_KEYS).fetchone()[0], conn.execute(INDEXES).fetchone()[0]
+    script = tmp_path / "killed.py"
+    script.write_text(KILLED_IN_REBUILD)
+    child = subprocess.run([sys.executable, str(script), database_url, str(SAMPLE)], timeout=120)
+    assert child.returncode == -9
+
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM gamedata.items").fetchone()[0] == 500  # committed before the kill
+        assert conn.execute(FOREIGN_KEYS).fetchone()[0] < in_force[0]
+        assert suspended_objects(conn, "gamedata")  # the asset check sees it
+        # Rows that a cascade would have removed, had the keys been in force.
+        conn.execute("INSERT INTO gamedata.action_criteria (action_id, criterion_id, order_index)"
+                     " SELECT 99999999, min(id), 0 FROM gamedata.criteria")
+        conn.commit()
+
+        docs = documents()
+        changed = write(tmp_path / "items.json", docs[:400])  # 100 items gone: their rows must go too
+        result = import_dump(conn, changed, "items")
+        assert result.restored.foreign_keys and result.restored.indexes
+        assert result.restored.repaired_rows == {"action_criteria_action_id_fkey": 1}
+        assert result.items_removed == 100
+        assert (conn.execute(FOREIGN_KEYS).fetchone()[0], conn.execute(INDEXES).fetchone()[0]) == in_force
+        assert suspended_objects(conn, "gamedata") == []
+        assert orphans(conn) == dict.fromkeys(orphans(conn), 0)
+        assert table_counts(conn) == expected_counts(docs[:400])
+
+
+def test_a_foreign_key_that_cannot_be_repaired_is_reported_in_one_line(conn: psycopg.Connection) -> None:
+    from import_pipeline.postgres.constraints import (
+        ForeignKeyBlocked,
+        restore_abandoned,
+        suspended_foreign_keys,
+        suspended_objects,
+    )
+
+    import_dump(conn, SAMPLE, "items")
+    message = ("foreign key item_stats_stat_value_id_fkey of gamedata.item_stats cannot be restored: "
+               "1 rows refer to missing rows of gamedata.stat_values")
+    with pytest.raises(ForeignKeyBlocked, match=message):
+        with suspended_foreign_keys(conn, ["gamedata.item_stats"]):
+            with psycopg.connect(conn.info.dsn, password=conn.info.password) as other:
+                assert restore_abandoned(other).foreign_keys == []  # a live process holds the suspension
+            conn.execute("INSERT INTO gamedata.item_stats (item_id, stat_value_id) SELECT min(id), -5 FROM gamedata.items")
+            conn.commit()
+    assert [o for o in suspended_objects(conn, "gamedata") if "item_stats" in o] == [
+        "suspended foreign key item_stats_item_id_fkey of gamedata.item_stats",
+        "suspended foreign key item_stats_stat_value_id_fkey of gamedata.item_stats"]

@@ -5,7 +5,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from import_pipeline.postgres.migrate import MigrationError, apply_migrations, discover
+from import_pipeline.postgres.migrate import MigrationError, apply_migrations, discover, migrate_database
 
 
 def test_project_migrations_apply_once(empty_database_url: str) -> None:
@@ -42,3 +42,16 @@ def test_a_failing_file_rolls_back_alone(empty_database_url: str, tmp_path: Path
         assert conn.execute("SELECT to_regclass('t') IS NOT NULL, to_regclass('u') IS NULL").fetchone() == (True, True)
         names = conn.execute("SELECT name FROM import_pipeline.migrations").fetchall()
         assert names == [("001_ok.sql",)]
+
+
+def test_migrate_puts_back_what_a_dead_import_left_suspended(database_url: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        definition = conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'items_ql_idx'").fetchone()[0]
+        conn.execute("INSERT INTO import_pipeline.suspended_indexes (index_name, table_name, definition)"
+                     " VALUES ('gamedata.items_ql_idx', 'gamedata.items', %s)", (definition,))
+        conn.execute("DROP INDEX gamedata.items_ql_idx")
+        conn.commit()
+    migrate_database(database_url)
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT to_regclass('gamedata.items_ql_idx')").fetchone()[0] is not None
+        assert conn.execute("SELECT count(*) FROM import_pipeline.suspended_indexes").fetchone()[0] == 0

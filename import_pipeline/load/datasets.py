@@ -24,7 +24,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,11 +33,12 @@ from psycopg.types.json import Jsonb
 
 from import_pipeline.parallel import iterate_in_process
 from import_pipeline.postgres.copy import copy_binary
-from import_pipeline.postgres.indexes import restore_indexes, suspended_indexes
+from import_pipeline.postgres.constraints import restore_abandoned
+from import_pipeline.postgres.indexes import suspended_indexes
 from import_pipeline.postgres.locks import advisory_lock, advisory_lock_if_free
 from import_pipeline.postgres.rejects import clear_rejects, write_rejects
 from import_pipeline.postgres.statements import statement
-from import_pipeline.records import Progress
+from import_pipeline.records import Progress, Reject
 from import_pipeline.sources.datasets.files import estimated_rows
 from import_pipeline.sources.datasets.settings import SETTINGS_KEYS, validated_settings
 
@@ -56,7 +57,10 @@ PROGRESS_SECONDS = 3.0
 BULK_MIN_ROWS = 200_000
 BULK_MIN_SHARE = 0.5
 BULK_LOCK = "datasets.commit_rows.bulk"
+#: Tables whose indexes a bulk import suspends.
+SUSPENDABLE_TABLES = ("datasets.commit_rows",)
 STAGE_ASSET = "datasets/staged_rows"
+FIRST_REJECTS = 5
 
 
 class FileTooLarge(ValueError):
@@ -104,6 +108,8 @@ class StageResult:
     seconds: float = 0.0
     index_rebuild_seconds: float | None = None
     skipped: bool = False
+    #: The first few rejects of this run (all of them are in the rejects table).
+    first_rejects: list[Reject] = field(default_factory=list)
 
     @property
     def duplicates(self) -> int:
@@ -167,6 +173,7 @@ def stage_file(
     result = StageResult(import_id=import_id, sha256=sha, bytes=size)
     started = time.perf_counter()
     with advisory_lock(conn, f"datasets.import:{import_id}"):
+        restore_abandoned(conn, SUSPENDABLE_TABLES)
         with conn.transaction():
             current = conn.execute(statement("datasets", "current_commit"),
                                    {"dataset": request.dataset, "ref": request.ref}).fetchone()
@@ -281,6 +288,7 @@ def _stage_batches(
         result.rows += batch.rows
         result.new_unique_rows += new_rows
         result.rejects += len(batch.rejects)
+        result.first_rejects.extend(batch.rejects[:FIRST_REJECTS - len(result.first_rejects)])
         result.batches += 1
         now = time.perf_counter()
         if progress is not None and now - last_report >= PROGRESS_SECONDS:
@@ -417,13 +425,6 @@ def refresh_search(conn: psycopg.Connection) -> int:
 def unresolved_commit_rows(conn: psycopg.Connection) -> int:
     """How many rows of existing commits refer to a row content that is not stored (must be 0)."""
     return conn.execute(statement("datasets", "unresolved_commit_rows")).fetchone()[0]
-
-
-def restore_abandoned_indexes(conn: psycopg.Connection) -> list[str]:
-    """Rebuild the commit_rows indexes a bulk import dropped and could not rebuild (its
-    process died), unless a bulk import is running; return their names."""
-    with advisory_lock_if_free(conn, BULK_LOCK) as holder:
-        return restore_indexes(conn, "datasets.commit_rows") if holder else []
 
 
 def analyze(conn: psycopg.Connection) -> None:

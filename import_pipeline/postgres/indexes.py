@@ -14,6 +14,7 @@ import psycopg
 from psycopg import sql
 
 from import_pipeline.postgres.identifiers import qualified_name, split_table
+from import_pipeline.postgres.locks import advisory_lock
 
 SECONDARY_INDEXES = """
 SELECT i.schemaname, i.indexname, format('%%I.%%I', i.schemaname, i.indexname), i.indexdef
@@ -25,6 +26,12 @@ WHERE i.schemaname = %s AND i.tablename = %s
   )
 ORDER BY i.indexname
 """
+
+
+def suspension_lock(table: str) -> str:
+    """The advisory lock a process holds while `table`'s indexes or foreign keys are suspended
+    by it: a suspension whose lock is free was left by a process that died."""
+    return f"import_pipeline.suspension:{qualified_name(table)}"
 
 
 def secondary_indexes(conn: psycopg.Connection, table: str) -> list[tuple[str, str, str, str]]:
@@ -65,7 +72,14 @@ def suspended_indexes(conn: psycopg.Connection, table: str) -> Iterator[list[str
     it raises. Use it outside any transaction block: it commits its own drop and restore,
     and the block's own transactions should have ended (committed or rolled back) by the
     time it exits. Key and unique constraints stay, so correctness checks still apply.
+    The table's suspension lock is held for the block.
     """
+    with advisory_lock(conn, suspension_lock(table)), _indexes_dropped(conn, table) as dropped:
+        yield dropped
+
+
+@contextmanager
+def _indexes_dropped(conn: psycopg.Connection, table: str) -> Iterator[list[str]]:
     restore_indexes(conn, table)  # leftovers of a process that died mid-load
     qualified = qualified_name(table)
     with conn.transaction():

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import psycopg
 
+from import_pipeline.postgres.constraints import restore_abandoned
+
 MIGRATION_FILE = re.compile(r"^\d{3}_[\w-]+\.sql$")
 # Any constant works; it only has to be the same in every process that migrates.
 MIGRATION_LOCK_KEY = 0x1A7_0A11
@@ -68,7 +70,8 @@ def apply_migrations(conn: psycopg.Connection, directory: Path | None = None) ->
     """Apply the not yet applied migrations; return the names applied now, in order.
 
     Concurrent callers serialize on an advisory lock, so two processes starting at once
-    apply each file exactly once. Raises `MigrationError` when an applied file changed or
+    apply each file exactly once. Then whatever an import that died left suspended
+    (indexes, foreign keys) is put back (`restore_abandoned`). Raises `MigrationError` when an applied file changed or
     a file fails (that file's changes are rolled back; earlier files stay applied).
     """
     migrations = discover(directory)
@@ -102,4 +105,6 @@ def apply_migrations(conn: psycopg.Connection, directory: Path | None = None) ->
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
         conn.commit()
+    if directory is None:  # the project's own migrations: its suspension tables exist
+        restore_abandoned(conn)
     return applied_now

@@ -1,7 +1,27 @@
 -- Integrity checks of the gamedata tables (import_pipeline.load.gamedata.checks).
 
 -- name: orphan_counts
+-- Owned rows without their owner (what the ON DELETE CASCADE keys prevent while in force),
+-- then owners nothing refers to.
 SELECT
+    (SELECT count(*) FROM gamedata.item_stats x WHERE NOT EXISTS
+        (SELECT 1 FROM gamedata.items i WHERE i.id = x.item_id)) AS item_stats,
+    (SELECT count(*) FROM gamedata.actions x WHERE NOT EXISTS
+        (SELECT 1 FROM gamedata.items i WHERE i.id = x.item_id)) AS actions,
+    (SELECT count(*) FROM gamedata.action_criteria x WHERE NOT EXISTS
+        (SELECT 1 FROM gamedata.actions a WHERE a.id = x.action_id)) AS action_criteria,
+    (SELECT count(*) FROM gamedata.item_spell_data x WHERE NOT EXISTS
+        (SELECT 1 FROM gamedata.items i WHERE i.id = x.item_id) OR NOT EXISTS
+        (SELECT 1 FROM gamedata.spell_data d WHERE d.id = x.spell_data_id)) AS item_spell_data,
+    (SELECT count(*) FROM gamedata.spell_data_spells x WHERE NOT EXISTS
+        (SELECT 1 FROM gamedata.spell_data d WHERE d.id = x.spell_data_id) OR NOT EXISTS
+        (SELECT 1 FROM gamedata.spells s WHERE s.id = x.spell_id)) AS spell_data_spells,
+    (SELECT count(*) FROM gamedata.spell_criteria x WHERE NOT EXISTS
+        (SELECT 1 FROM gamedata.spells s WHERE s.id = x.spell_id)) AS spell_criteria,
+    (SELECT count(*) FROM gamedata.attack_defense_attack x WHERE NOT EXISTS
+        (SELECT 1 FROM gamedata.attack_defense a WHERE a.id = x.attack_defense_id)) AS attack_defense_attack,
+    (SELECT count(*) FROM gamedata.attack_defense_defense x WHERE NOT EXISTS
+        (SELECT 1 FROM gamedata.attack_defense a WHERE a.id = x.attack_defense_id)) AS attack_defense_defense,
     (SELECT count(*) FROM gamedata.spells s WHERE NOT EXISTS
         (SELECT 1 FROM gamedata.spell_data_spells x WHERE x.spell_id = s.id)) AS spells,
     (SELECT count(*) FROM gamedata.spell_data s WHERE NOT EXISTS

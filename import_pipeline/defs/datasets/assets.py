@@ -4,6 +4,7 @@ import dagster as dg
 
 from import_pipeline.defs.datasets.partitions import dataset_files
 from import_pipeline.defs.datasets.resources import DatasetFiles
+from import_pipeline.defs.rejects import warn_rejects
 from import_pipeline.load.datasets import (
     FileTooLarge,
     NothingStaged,
@@ -42,6 +43,7 @@ def staged_rows(
                                 progress=report)
     except (FileTooLarge, UnsupportedFile) as exc:
         raise dg.Failure(description=str(exc)) from None
+    warn_rejects(context.log, request.path.name, result.rejects, result.first_rejects)
     if result.skipped:
         context.log.info(f"{request.path.name} is already {request.dataset}/{request.ref}'s commit: nothing to do")
     rebuild = {} if result.index_rebuild_seconds is None else {

@@ -3,20 +3,21 @@ that a killed bulk import left dropped."""
 
 import dagster as dg
 
-from import_pipeline.load.datasets import analyze, refresh_search, restore_abandoned_indexes
+from import_pipeline.load.datasets import analyze, refresh_search
+from import_pipeline.postgres.constraints import restore_abandoned
 from import_pipeline.resources import PostgresResource
 
 
 @dg.op
 def refresh_search_and_analyze(context: dg.OpExecutionContext, postgres: PostgresResource) -> None:
-    """Refresh `datasets.dataset_search`, ANALYZE the dataset tables, and rebuild indexes a
-    killed bulk import left dropped."""
+    """Put back the indexes and foreign keys any killed bulk import (of any family) left
+    suspended, refresh `datasets.dataset_search` and ANALYZE the dataset tables."""
     with postgres.connection() as conn:
-        restored = restore_abandoned_indexes(conn)
+        restored = restore_abandoned(conn)
         refresh_search(conn)
         analyze(conn)
-    if restored:
-        context.log.warning(f"datasets: rebuilt {', '.join(restored)}, left dropped by an import that died")
+    if restored.indexes or restored.foreign_keys:
+        context.log.warning(restored.describe())
     context.log.info("datasets: search view refreshed, tables analyzed")
 
 

@@ -4,7 +4,9 @@ import dagster as dg
 
 from import_pipeline.defs.gamedata.partitions import dump_kinds
 from import_pipeline.defs.gamedata.resources import DUMP_FILES, PERKS_FILE, SYMBIANTS_FILE, GamedataFiles
+from import_pipeline.defs.rejects import warn_rejects
 from import_pipeline.load.gamedata.dump import DumpImport, import_dump
+from import_pipeline.postgres.constraints import ForeignKeyBlocked
 from import_pipeline.load.gamedata.perks import import_perks
 from import_pipeline.load.gamedata.symbiants import import_symbiants
 from import_pipeline.records import Progress
@@ -63,9 +65,12 @@ def gamedata_dump(context: dg.AssetExecutionContext, postgres: PostgresResource,
         with postgres.connection() as conn:
             result = import_dump(conn, path, kind, reject_asset="gamedata/items", run_id=context.run.run_id,
                                  progress=report)
-    except DumpFormatError as exc:
+    except (DumpFormatError, ForeignKeyBlocked) as exc:
         raise dg.Failure(description=str(exc)) from None
+    if result.restored.indexes or result.restored.foreign_keys:
+        context.log.warning(result.restored.describe())
     context.log.info(_summary(result))
+    warn_rejects(context.log, result.kind, result.rejects)
     for phase, (tables, _) in PHASES.items():
         yield dg.MaterializeResult(asset_key=key(phase), metadata=_phase_metadata(result, phase, tables))
 
@@ -97,6 +102,8 @@ def _phase_metadata(result: DumpImport, phase: str, tables: tuple[str, ...]) -> 
             "items_removed": result.items_removed,
             "items_kept_absent": result.items_kept_absent,
             "rows_rejected": len(result.rejects),
+            "restored_after_dead_import": len(result.restored.indexes) + len(result.restored.foreign_keys),
+            "rows_repaired": sum(result.restored.repaired_rows.values()),
             "bytes_read": result.file_bytes,
             "seconds": round(seconds, 3),
             "items_per_second": round(result.records / seconds) if seconds else 0,
@@ -120,6 +127,7 @@ def perks(context: dg.AssetExecutionContext, postgres: PostgresResource, gamedat
             result = import_perks(conn, path, run_id=context.run.run_id)
     except PerksFormatError as exc:
         raise dg.Failure(description=str(exc)) from None
+    warn_rejects(context.log, path.name, result.rejects)
     return dg.MaterializeResult(metadata={
         "dagster/row_count": result.perks,
         "dagster/table_name": "gamedata.perks",
@@ -140,6 +148,7 @@ def symbiants(context: dg.AssetExecutionContext, postgres: PostgresResource, gam
     path = gamedata_files.path(SYMBIANTS_FILE)
     with postgres.connection() as conn:
         result = import_symbiants(conn, path, run_id=context.run.run_id)
+    warn_rejects(context.log, path.name, result.rejects)
     return dg.MaterializeResult(metadata={
         "dagster/row_count": result.item_sources,
         "dagster/table_name": "gamedata.item_sources",

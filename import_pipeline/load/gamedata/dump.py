@@ -30,7 +30,7 @@ from pathlib import Path
 import psycopg
 
 from import_pipeline.parallel import iterate_in_process
-from import_pipeline.postgres.constraints import bulk_load_mode
+from import_pipeline.postgres.constraints import Restored, bulk_load_mode, restore_abandoned
 from import_pipeline.postgres.copy import copy_int4_columns, copy_rows
 from import_pipeline.postgres.ids import next_free_id, sync_identity
 from import_pipeline.postgres.locks import advisory_lock
@@ -86,6 +86,8 @@ class DumpImport:
     rows_deleted: dict[str, int] = field(default_factory=dict)
     table_seconds: dict[str, float] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    #: What an earlier import that died had left suspended, put back before this one.
+    restored: Restored = field(default_factory=Restored)
 
     @property
     def records(self) -> int:
@@ -126,6 +128,7 @@ def import_dump(
     nano = is_nano(kind)
     result = DumpImport(kind=kind, source=str(path), file_bytes=path.stat().st_size)
     with advisory_lock(conn, LOCK_NAME):
+        result.restored = restore_abandoned(conn, TABLES)
         with conn.transaction():
             kind_items, all_items = conn.execute(statement("gamedata", "item_counts"), {"is_nano": nano}).fetchone()
         if initial_load is None:
