@@ -498,3 +498,19 @@ def test_an_import_with_rejects_warns_with_the_first_reasons(database_url: str, 
     assert len(warnings) == 1
     assert "ragged.csv: 2 records rejected" in warnings[0]
     assert "line 3: expected 2 fields, got 1" in warnings[0] and "line 4: expected 2 fields, got 3" in warnings[0]
+
+
+@pytest.mark.parametrize("content", ["", "a,b\n", "a,b\n\n\n"])
+def test_an_empty_file_does_not_empty_the_dataset_unless_allowed(conn: psycopg.Connection, tmp_path: Path,
+                                                                  content: str) -> None:
+    full = tmp_path / "full.csv"
+    full.write_text("a,b\n1,2\n")
+    run_import(conn, full, "kept")
+    empty = tmp_path / "empty.csv"
+    empty.write_text(content)
+    with pytest.raises(datasets_load.EmptyImport, match="empty.csv holds no rows"):
+        run_import(conn, empty, "kept")
+    conn.rollback()
+    assert imported(conn, "kept")["primary"] == [{"a": "1", "b": "2"}]
+    _, commit = run_import(conn, empty, "kept", allow_empty=True)
+    assert commit.created and commit.row_count == 0

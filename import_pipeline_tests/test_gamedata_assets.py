@@ -13,7 +13,7 @@ from import_pipeline.defs.gamedata.assets import dump_job, extras_job, gamedata_
 from import_pipeline.defs.gamedata.checks import no_orphan_rows
 from import_pipeline.defs.gamedata.resources import GamedataFiles
 from import_pipeline.defs.gamedata.sensors import gamedata_landing_sensor
-from import_pipeline.load.gamedata.dump import import_dump
+from import_pipeline.load.gamedata.dump import DeletionRefused, import_dump
 from import_pipeline.load.gamedata.perks import import_perks
 from import_pipeline.load.gamedata.symbiants import import_symbiants
 from import_pipeline.resources import PostgresResource
@@ -215,3 +215,46 @@ def test_sensor_requests_each_stable_new_or_changed_file_once(landing: Path) -> 
     changed = tick(tick(later.cursor).cursor)
     assert [r.partition_key for r in changed.run_requests] == ["items"]
     assert changed.run_requests[0].run_key != stable.run_requests[0].run_key
+
+
+@pytest.mark.parametrize("small", ["[]", "two"])
+def test_a_small_dump_does_not_wipe_the_items_unless_the_run_allows_it(
+    database_url: str, landing: Path, small: str
+) -> None:
+    shutil.copy(SAMPLE, landing / "items.json")
+    assert dg.materialize([gamedata_dump], resources=resources(database_url, landing), partition_key="items").success
+    docs = json.loads(SAMPLE.read_text())
+    (landing / "items.json").write_text("[]" if small == "[]" else json.dumps(docs[:2]))
+    refused = dg.materialize([gamedata_dump], resources=resources(database_url, landing), partition_key="items",
+                             raise_on_error=False)
+    assert not refused.success
+    message = refused.get_step_failure_events()[0].step_failure_data.error.message
+    gone = 500 if small == "[]" else 498
+    assert f"items.json would delete {gone} of the 500 stored items" in message and "nothing was changed" in message
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM gamedata.items").fetchone()[0] == 500
+
+    allowed = dg.materialize([gamedata_dump], resources=resources(database_url, landing), partition_key="items",
+                             run_config=dg.RunConfig({"gamedata_dump": {"config": {"max_delete_share": 1.0}}}))
+    assert metadata_by_key(allowed)[key("items")]["items_removed"].value == gone
+
+
+def test_a_dump_deleting_a_few_items_needs_no_permission(conn: psycopg.Connection, tmp_path: Path) -> None:
+    docs = json.loads(SAMPLE.read_text())
+    import_dump(conn, SAMPLE, "items")
+    path = tmp_path / "items.json"
+    path.write_text(json.dumps(docs[:450]))  # 10% exactly
+    assert import_dump(conn, path, "items").items_removed == 50
+    path.write_text(json.dumps(docs[:404]))  # 46 of 450: just over 10%
+    with pytest.raises(DeletionRefused):
+        import_dump(conn, path, "items")
+
+
+def test_symbiant_items_follow_an_items_import_at_once(conn: psycopg.Connection, tmp_path: Path) -> None:
+    docs, _ = symbiant_items(tmp_path / "items.json")
+    import_dump(conn, tmp_path / "items.json", "items")
+    assert conn.execute("SELECT count(*) FROM gamedata.symbiant_items").fetchone()[0] == len(docs)
+    (tmp_path / "items.json").write_text(json.dumps(docs[5:]))
+    import_dump(conn, tmp_path / "items.json", "items")  # no symbiants import in between
+    listed = {aoid for (aoid,) in conn.execute("SELECT aoid FROM gamedata.symbiant_items")}
+    assert listed == {d["AOID"] for d in docs[5:]}

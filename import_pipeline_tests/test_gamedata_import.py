@@ -416,7 +416,7 @@ def test_a_kill_during_the_rebuild_is_repaired_by_the_next_import(database_url: 
 
         docs = documents()
         changed = write(tmp_path / "items.json", docs[:400])  # 100 items gone: their rows must go too
-        result = import_dump(conn, changed, "items")
+        result = import_dump(conn, changed, "items", max_delete_share=1.0)
         assert result.restored.foreign_keys and result.restored.indexes
         assert result.restored.repaired_rows == {"action_criteria_action_id_fkey": 1}
         assert result.items_removed == 100

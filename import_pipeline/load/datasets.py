@@ -71,6 +71,10 @@ class NothingStaged(RuntimeError):
     """A commit was asked for a file whose rows were never staged."""
 
 
+class EmptyImport(RuntimeError):
+    """The file holds no rows and the request does not allow an empty commit; nothing changed."""
+
+
 @dataclass(frozen=True)
 class ImportRequest:
     """Which file goes into which dataset, how, and who says so."""
@@ -377,7 +381,8 @@ def commit_import(conn: psycopg.Connection, request: ImportRequest, *, sha256: s
     """Turn the staged rows of `request` into a commit and move its ref, in one transaction.
 
     Concurrent commits into one dataset queue on the ref's row lock (and, for a dataset's
-    first commit, on an advisory lock); different datasets commit side by side.
+    first commit, on an advisory lock); different datasets commit side by side. A file with
+    no rows raises `EmptyImport` unless `request.allow_empty`.
     """
     started = time.perf_counter()
     sha = sha256 or file_sha256(request.path)
@@ -396,6 +401,10 @@ def commit_import(conn: psycopg.Connection, request: ImportRequest, *, sha256: s
             raise NothingStaged(f"{request.path.name}: no completely staged rows for dataset {request.dataset!r}; "
                                 "materialize the staged rows first")
         staged, _, rejects, _, commit_uuid, staged_parent, staged_offsets = state
+        if staged == 0 and not request.allow_empty:
+            raise EmptyImport(
+                f"{request.path.name} holds no rows ({rejects:,} rejected); {request.dataset}/{request.ref} was "
+                "left as it was (set \"allow_empty\": true in its sidecar to commit an empty dataset)")
         commit_id = commit_hex(commit_uuid)
         params = {"commit_id": commit_id, "dataset_id": dataset_id, "parent": parent, "import_id": import_id,
                   "message": request.message or f"import {request.path.name}", "author": request.author,

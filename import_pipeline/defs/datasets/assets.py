@@ -6,6 +6,7 @@ from import_pipeline.defs.datasets.partitions import dataset_files
 from import_pipeline.defs.datasets.resources import DatasetFiles
 from import_pipeline.defs.rejects import warn_rejects
 from import_pipeline.load.datasets import (
+    EmptyImport,
     FileTooLarge,
     NothingStaged,
     commit_import,
@@ -80,7 +81,7 @@ def commits(
     try:
         with postgres.connection() as conn:
             result = commit_import(conn, request)
-    except NothingStaged as exc:
+    except (NothingStaged, EmptyImport) as exc:
         raise dg.Failure(description=str(exc)) from None
     return dg.MaterializeResult(metadata={
         "dataset": request.dataset,

@@ -1,11 +1,12 @@
 """gamedata assets: the dump phases of one dump kind (one pass), then perks and symbiants."""
 
 import dagster as dg
+from pydantic import Field
 
 from import_pipeline.defs.gamedata.partitions import dump_kinds
 from import_pipeline.defs.gamedata.resources import DUMP_FILES, PERKS_FILE, SYMBIANTS_FILE, GamedataFiles
 from import_pipeline.defs.rejects import warn_rejects
-from import_pipeline.load.gamedata.dump import DumpImport, import_dump
+from import_pipeline.load.gamedata.dump import MAX_DELETE_SHARE, DeletionRefused, DumpImport, import_dump
 from import_pipeline.postgres.constraints import ForeignKeyBlocked
 from import_pipeline.load.gamedata.perks import import_perks
 from import_pipeline.load.gamedata.symbiants import import_symbiants
@@ -35,6 +36,15 @@ PHASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
+class DumpImportConfig(dg.Config):
+    """Run configuration of a dump import."""
+
+    max_delete_share: float = Field(
+        default=MAX_DELETE_SHARE, ge=0.0, le=1.0,
+        description="Largest share of the stored items (or nanos) this dump may delete; more is refused and "
+                    "nothing changes. 1.0 allows a dump that really removes most items.")
+
+
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
@@ -52,7 +62,8 @@ PHASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     name="gamedata_dump",
     op_tags=FAMILY_TAG,
 )
-def gamedata_dump(context: dg.AssetExecutionContext, postgres: PostgresResource, gamedata_files: GamedataFiles):
+def gamedata_dump(context: dg.AssetExecutionContext, config: DumpImportConfig, postgres: PostgresResource,
+                  gamedata_files: GamedataFiles):
     """Import one dump (partition `items` or `nanos`) in one pass: every phase's tables are
     written in the same transaction, so the phases materialize together."""
     kind = context.partition_key
@@ -64,8 +75,8 @@ def gamedata_dump(context: dg.AssetExecutionContext, postgres: PostgresResource,
     try:
         with postgres.connection() as conn:
             result = import_dump(conn, path, kind, reject_asset="gamedata/items", run_id=context.run.run_id,
-                                 progress=report)
-    except (DumpFormatError, ForeignKeyBlocked) as exc:
+                                 progress=report, max_delete_share=config.max_delete_share)
+    except (DumpFormatError, ForeignKeyBlocked, DeletionRefused) as exc:
         raise dg.Failure(description=str(exc)) from None
     if result.restored.indexes or result.restored.foreign_keys:
         context.log.warning(result.restored.describe())

@@ -7,10 +7,12 @@ of its UTF-8 bytes) and compared with the hash stored for the same (AOID, kind):
 - new: the item and all its rows are COPYed, with ids numbered client-side;
 - changed: the item keeps its id; its owned rows are deleted set-based and written again;
 - absent from the dump: the item and its owned rows are deleted, unless the dump had
-  rejects (a truncated or damaged dump must not delete what it failed to say).
+  rejects (a truncated or damaged dump must not delete what it failed to say). A dump that
+  would delete more than `max_delete_share` of the kind's stored items (default 10%: a
+  file cut short, `[]`, the wrong file) is refused with `DeletionRefused` and changes nothing.
 
 Stat values and criteria are interned; the ones nothing refers to any more are deleted at
-the end. All writes are one transaction, so readers see the old import or the new one.
+the end, and the `symbiant_items` view is refreshed when the items changed. All writes are one transaction, so readers see the old import or the new one.
 Imports of either kind are serialized by an advisory lock, since both share the interned
 tables. When a kind is loaded into empty tables (an initial load), secondary indexes and
 foreign keys are dropped first and rebuilt after the commit, timed apart.
@@ -55,6 +57,8 @@ BULK_MIN_SHARE = 0.25
 #: Average record size of a real dump, to estimate a dump's record count from its size.
 BYTES_PER_RECORD = 2_600
 PROGRESS_SECONDS = 5.0
+#: The largest share of a kind's stored items one import may delete unless told otherwise.
+MAX_DELETE_SHARE = 0.10
 #: Dumps this large are parsed in a child process (its start-up costs ~0.3 s), smaller ones
 #: in this process.
 CHILD_PROCESS_MIN_BYTES = 20 * 1024 * 1024
@@ -98,6 +102,10 @@ class DumpImport:
         return sum(self.seconds.values())
 
 
+class DeletionRefused(RuntimeError):
+    """The dump would delete more of the stored items than allowed; nothing was changed."""
+
+
 def is_nano(kind: str) -> bool:
     """Whether dump kind `kind` ("items" or "nanos") holds nanos; ValueError for another kind."""
     if kind not in KINDS:
@@ -115,6 +123,7 @@ def import_dump(
     run_id: str | None = None,
     progress: Callable[[Progress], None] | None = None,
     batch_items: int = BATCH_ITEMS,
+    max_delete_share: float = MAX_DELETE_SHARE,
 ) -> DumpImport:
     """Import the dump at `path` as `kind` and commit; return what changed.
 
@@ -122,7 +131,9 @@ def import_dump(
     by default it is chosen when the kind has no rows and the dump is large. `progress`
     is called every few seconds while streaming. The connection must not be inside a
     transaction. Rejected records are stored in the rejects table under `reject_asset`
-    and the dump's kind, replacing that partition's earlier rejects.
+    and the dump's kind, replacing that partition's earlier rejects. `DeletionRefused` (and
+    nothing changed) when the dump would delete more than `max_delete_share` of the kind's
+    stored items (1.0 allows any deletion).
     """
     path = Path(path)
     nano = is_nano(kind)
@@ -137,14 +148,14 @@ def import_dump(
         result.initial_load = initial_load
         if initial_load:
             with bulk_load_mode(conn, TABLES) as mode:
-                _import(conn, path, nano, result, reject_asset, run_id, progress, batch_items)
+                _import(conn, path, nano, result, reject_asset, run_id, progress, batch_items, max_delete_share)
             analyze_started = time.perf_counter()
             with conn.transaction():
                 analyze_tables(conn, TABLES)
             result.seconds["index_rebuild"] = mode.restore_seconds
             result.seconds["analyze"] = time.perf_counter() - analyze_started
         else:
-            _import(conn, path, nano, result, reject_asset, run_id, progress, batch_items)
+            _import(conn, path, nano, result, reject_asset, run_id, progress, batch_items, max_delete_share)
     return result
 
 
@@ -157,6 +168,7 @@ def _import(
     run_id: str | None,
     progress: Callable[[Progress], None] | None,
     batch_items: int,
+    max_delete_share: float,
 ) -> None:
     started = time.perf_counter()
     with conn.transaction():
@@ -185,6 +197,13 @@ def _import(
         if summary.absent and summary.rejects:
             result.items_kept_absent = len(summary.absent)
         elif summary.absent:
+            stored_items = len(stored.items)
+            if len(summary.absent) > max_delete_share * stored_items:
+                raise DeletionRefused(
+                    f"{path.name} would delete {len(summary.absent):,} of the {stored_items:,} stored "
+                    f"{'nanos' if nano else 'items'} ({len(summary.absent) / stored_items:.0%}), more than the allowed "
+                    f"{max_delete_share:.0%}; nothing was changed (allow it with max_delete_share, "
+                    "e.g. 1.0, if the dump is right)")
             writer.delete_items(summary.absent)
             result.items_removed = len(summary.absent)
         if result.items_changed or result.items_removed:
@@ -192,6 +211,9 @@ def _import(
             writer.run_counted("delete_unreferenced_criteria", "criteria")
         for table in (*OWNED_ID_TABLES, "items", "stat_values", "criteria"):
             sync_identity(conn, f"{SCHEMA}.{table}")
+        if not nano and (result.items_new or result.items_changed or result.items_removed):
+            # Its rows come from the items alone: it changes with them, in the same transaction.
+            conn.execute(statement("gamedata", "refresh_symbiant_items"))
         partition = "nanos" if nano else "items"
         clear_rejects(conn, reject_asset, partition)
         write_rejects(conn, result.rejects, asset=reject_asset, partition_key=partition, run_id=run_id)
