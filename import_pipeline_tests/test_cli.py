@@ -40,3 +40,15 @@ def test_urls() -> None:
     assert with_database("postgresql://postgres:@/postgres?host=/tmp/x", "dagster") == "postgresql://postgres:@/dagster?host=/tmp/x"
     assert "dbname=dagster" in with_database("host=h dbname=a", "dagster")
     assert dagster_storage_url("postgresql://u@h/d") == "postgresql+psycopg2://u@h/d"
+
+
+@pytest.mark.parametrize("url, says", [
+    ("postgresql://someone@127.0.0.1:1/nowhere", "Connection refused"),
+    ("postgresql://someone@127.0.0.1:notaport/x", 'invalid integer value "notaport"'),
+    ("nonsense", "is not a PostgreSQL URL or connection string"),
+])
+def test_the_reason_is_kept_on_one_line(monkeypatch: pytest.MonkeyPatch, capsys, url: str, says: str) -> None:
+    monkeypatch.setenv("IMPORT_PIPELINE_DATABASE_URL", url)
+    assert main(["migrate"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "\t" not in err and says in err

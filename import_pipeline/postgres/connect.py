@@ -65,14 +65,28 @@ def with_database(url: str, dbname: str) -> str:
     return psycopg.conninfo.make_conninfo(**info)
 
 
+def one_line(exc: BaseException) -> str:
+    """The message of `exc` on one line: libpq's multi-line, tab-indented messages joined, each
+    part once (a refused IPv6 and IPv4 attempt say the same), the exception's type if empty."""
+    parts: list[str] = []
+    for line in str(exc).splitlines():
+        part = " ".join(line.split())
+        if part and part not in parts:
+            parts.append(part)
+    return " ".join(parts) or type(exc).__name__
+
+
 def check_connection(url: str) -> None:
-    """Open and close one connection to `url`; raise `DatabaseUnavailable` if that fails."""
+    """Open and close one connection to `url`; raise `DatabaseUnavailable` if that fails, with
+    one line saying why (the server's or libpq's reason, or what is wrong with the URL)."""
     try:
         with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS):
             pass
-    except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        raise DatabaseUnavailable(f"cannot reach PostgreSQL at {redact(url)}: {reason}") from exc
+    except psycopg.ProgrammingError as exc:  # libpq could not parse the URL
+        raise DatabaseUnavailable(f"{redact(url)} is not a PostgreSQL URL or connection string: {one_line(exc)}"
+                                  " (expected postgresql://user:password@host:5432/database)") from exc
+    except psycopg.Error as exc:
+        raise DatabaseUnavailable(f"cannot reach PostgreSQL at {redact(url)}: {one_line(exc)}") from exc
 
 
 def ensure_database(server_url: str, dbname: str) -> None:
