@@ -3,9 +3,17 @@
 Parsing is CPU-bound Python; writing waits on the database. In one process both share
 the GIL, and the writer's many short waits each cost a GIL hand-over. `iterate_in_process`
 lets the parser have its own interpreter: the child runs `function(**kwargs)` and sends
-each yielded value (pickled) through a bounded queue, so memory stays bounded by
-`max_pending` values. An exception in the child is raised in the parent; leaving the
-loop early stops the child.
+each yielded value (pickled) through a pipe, so memory stays bounded: the child computes
+the next value while the parent reads the last one, and waits while it is unread. An
+exception in the child is raised in the parent; leaving the loop early stops the child.
+
+The hand-over survives its callers' mistakes and deaths:
+- the child never runs the caller's `__main__` again (spawn would re-run a script that has
+  no `if __name__ == "__main__":` guard, and with it the import that started the child);
+- plain pipes carry everything, so no named semaphore (`/dev/shm/sem.mp-*`) can be left
+  behind by a kill;
+- the child exits within moments of its parent's death, whatever it is doing, removing
+  the shared-memory files it made.
 
 Large buffers (encoded COPY data) can travel through shared memory instead: the child
 writes each value's `memoryview`s into one of a few reused shared-memory slots and sends
@@ -22,18 +30,22 @@ import mmap
 import multiprocessing
 import os
 import pickle
-import queue
 import secrets
+import sys
 import tempfile
+import threading
+import types
 from collections import deque
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from multiprocessing.connection import Connection
 from typing import Any
 
 _DONE = "__done__"
 _FAILED = "__failed__"
 _VALUE = "__value__"
 _SHARED = "__shared__"
-#: Seconds between checks that the other process is still alive while waiting for it.
+#: Seconds between checks that the child is still alive while the parent waits for it.
 POLL_SECONDS = 1.0
 _MIB = 1024 * 1024
 
@@ -79,8 +91,9 @@ class _SlotWriter:
     folder has room for goes through the pipe whole (its memoryviews arrive as `bytes`).
     """
 
-    def __init__(self, free: Any, prefix: str) -> None:
+    def __init__(self, free: Connection, slots: int, prefix: str) -> None:
         self.free = free
+        self.available = list(range(slots))
         self.prefix = prefix
         self.folders = _slot_folders()
         self.slots: dict[int, mmap.mmap] = {}
@@ -103,7 +116,7 @@ class _SlotWriter:
             # Writing past a full tmpfs kills the process (SIGBUS): only where there is room.
             folder = next((f for f in self.folders if _room(f) >= capacity + 16 * _MIB), None)
             if folder is None:
-                self.free.put(index)
+                self.available.append(index)
                 return _SHARED, (_dumps(value), None, None, [])
             path = self.unsent = os.path.join(folder, f"{self.prefix}{len(self.made) + 1}")
             self.made.append(path)
@@ -120,7 +133,13 @@ class _SlotWriter:
         self.unsent = None
 
     def _free_slot(self) -> int:
-        return _while_parent_lives(lambda: self.free.get(timeout=POLL_SECONDS), queue.Empty)
+        """A slot nobody reads: one never used, else the next one the parent frees (waited for)."""
+        if self.available:
+            return self.available.pop()
+        try:
+            return self.free.recv()
+        except (EOFError, OSError):  # the parent closed its end: it is gone
+            raise _ParentGone from None
 
     def close(self, parent_gone: bool) -> None:
         for path in self.made if parent_gone else [self.unsent] if self.unsent else []:
@@ -163,9 +182,10 @@ def _room(folder: str) -> int:
     return stats.f_bavail * stats.f_frsize
 
 
-def _child(function: Callable[..., Iterator[Any]] | str, kwargs: dict[str, Any], out: Any, free: Any,
-           slot_prefix: str | None) -> None:
-    writer = _SlotWriter(free, slot_prefix) if free is not None and slot_prefix is not None else None
+def _child(function: Callable[..., Iterator[Any]] | str, kwargs: dict[str, Any], out: Connection,
+           free: Connection | None, slots: int, slot_prefix: str | None) -> None:
+    writer = _SlotWriter(free, slots, slot_prefix) if free is not None and slot_prefix is not None else None
+    _exit_with_parent(lambda: writer.close(parent_gone=True) if writer is not None else None)
     parent_gone = False
     try:
         if isinstance(function, str):
@@ -173,16 +193,19 @@ def _child(function: Callable[..., Iterator[Any]] | str, kwargs: dict[str, Any],
             function = getattr(importlib.import_module(module), name)
         for value in function(**kwargs):
             if writer is None:
-                _put(out, (_VALUE, value))
+                _send(out, (_VALUE, value))
             else:
-                _put(out, writer.message(value))
+                _send(out, writer.message(value))
                 writer.sent()
-        _put(out, (_DONE, None))
+        _send(out, (_DONE, None))
     except _ParentGone:
         parent_gone = True
     except BaseException as exc:  # reported to the parent, which raises it
         try:
-            _put(out, (_FAILED, exc))
+            try:
+                _send(out, (_FAILED, exc))
+            except (pickle.PicklingError, TypeError, AttributeError):
+                _send(out, (_FAILED, RuntimeError(f"{type(exc).__name__}: {exc}")))
         except _ParentGone:
             parent_gone = True
     finally:
@@ -190,21 +213,46 @@ def _child(function: Callable[..., Iterator[Any]] | str, kwargs: dict[str, Any],
             writer.close(parent_gone)
 
 
-def _put(out: Any, message: tuple[str, Any]) -> None:
-    """Put `message` on the bounded queue; `_ParentGone` if the parent exits meanwhile."""
-    _while_parent_lives(lambda: out.put(message, timeout=POLL_SECONDS), queue.Full)
+def _send(out: Connection, message: tuple[str, Any]) -> None:
+    """Send `message` to the parent, waiting while it reads the last one; `_ParentGone` if it is gone."""
+    try:
+        out.send(message)
+    except (BrokenPipeError, ConnectionResetError, EOFError):
+        raise _ParentGone from None
 
 
-def _while_parent_lives(attempt: Callable[[], Any], timed_out: type[Exception]) -> Any:
-    """Call `attempt` (which waits up to POLL_SECONDS, then raises `timed_out`) until it
-    returns; `_ParentGone` once the child's parent has exited."""
+def _exit_with_parent(cleanup: Callable[[], Any]) -> None:
+    """In a child process: when the parent exits (killed, say), run `cleanup` and exit at once,
+    whatever the main thread is doing (parsing, or waiting to send)."""
     parent = multiprocessing.parent_process()
-    while True:
+    if parent is None:
+        return
+
+    def watch() -> None:
+        parent.join()  # returns when the parent's end of the sentinel pipe closes
         try:
-            return attempt()
-        except timed_out:
-            if parent is not None and not parent.is_alive():
-                raise _ParentGone from None
+            cleanup()
+        finally:
+            os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+@contextmanager
+def _main_module_hidden(function: Callable[..., Any] | str) -> Iterator[None]:
+    """While a child is spawned, stand a blank module in for `__main__`, so that the child does
+    not import the caller's script again: a script without an `if __name__ == "__main__":`
+    guard would otherwise run again in the child, start another import, and wait forever on
+    the first one's lock. The child needs nothing of `__main__` unless `function` lives there."""
+    main = sys.modules.get("__main__")
+    if main is None or getattr(function, "__module__", None) == "__main__":
+        yield
+        return
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
 
 
 def iterate_in_process(
@@ -220,46 +268,62 @@ def iterate_in_process(
     `"module:name"`, it is imported by the child only: this process need not load what the
     function's module needs.
 
+    A value that does not fit the pipe's buffer waits there until this process reads it,
+    while the child computes the next one.
+
     With `shared_in_use` set, every (contiguous) `memoryview` in a value, which could not
     be pickled otherwise, travels through shared memory and arrives as a read-only byte
     `memoryview` of it (as `bytes` when there is no room for shared memory). That memory is reused for later values: `shared_in_use` says how many of the
     values already yielded the consumer may still be reading when it asks for the next
     one (0: only the last value is read until the next is asked for). Views of older
-    values must no longer be read.
+    values must no longer be read. `max_pending` more values may wait, made, for the
+    consumer to ask for them.
     """
     context = multiprocessing.get_context("spawn")  # no fork: the parent may run threads
-    out = context.Queue(maxsize=max_pending)
-    free = None
+    values, child_out = context.Pipe(duplex=False)
+    child_free: Connection | None = None
+    freed: Connection | None = None
+    slots = 0
     slot_prefix = None
     if shared_in_use is not None:
-        free = context.Queue()
-        # In use by the consumer, queued, and being filled by the child.
-        for index in range(shared_in_use + 1 + max_pending + 1):
-            free.put(index)
+        child_free, freed = context.Pipe(duplex=False)
+        # In use by the consumer, made and waiting for it, and being filled by the child.
+        slots = shared_in_use + 1 + max_pending + 1
         slot_prefix = f"import_pipeline-{os.getpid()}-{secrets.token_hex(6)}-"
-    child = context.Process(target=_child, args=(function, kwargs, out, free, slot_prefix), daemon=True)
-    child.start()
-    slots: dict[int, mmap.mmap] = {}
+    child = context.Process(target=_child, args=(function, kwargs, child_out, child_free, slots, slot_prefix),
+                            daemon=True)
+    with _main_module_hidden(function):
+        child.start()
+    child_out.close()  # the child's ends: once it is gone, reads here end
+    if child_free is not None:
+        child_free.close()
+    mapped: dict[int, mmap.mmap] = {}
     held: deque[int | None] = deque()  # the slot of each value yielded and maybe in use
     try:
         while True:
-            while shared_in_use is not None and len(held) > shared_in_use:
+            while freed is not None and shared_in_use is not None and len(held) > shared_in_use:
                 if (index := held.popleft()) is not None:
-                    free.put(index)
-            try:
-                kind, value = out.get(timeout=POLL_SECONDS)
-            except queue.Empty:
+                    try:
+                        freed.send(index)
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass  # the child has finished: it needs no more slots
+            if not values.poll(POLL_SECONDS):
                 if not child.is_alive():
-                    raise ChildProcessError(f"the parsing process exited with code {child.exitcode}") from None
+                    raise ChildProcessError(f"the parsing process exited with code {child.exitcode}")
                 continue
+            try:
+                kind, value = values.recv()
+            except EOFError:
+                child.join(POLL_SECONDS)
+                raise ChildProcessError(f"the parsing process exited with code {child.exitcode}") from None
             if kind == _VALUE:
                 yield value
             elif kind == _SHARED:
                 data, index, path, spans = value
                 if path is not None:  # a new slot: views of the one it replaces are no longer read
-                    slots[index] = _mapped_file(path)
+                    mapped[index] = _mapped_file(path)
                     _remove(path)
-                views = [] if index is None else [memoryview(slots[index])[start:start + length].toreadonly()
+                views = [] if index is None else [memoryview(mapped[index])[start:start + length].toreadonly()
                                                   for start, length in spans]
                 held.append(index)
                 yield pickle.loads(data, buffers=views)
@@ -271,9 +335,9 @@ def iterate_in_process(
         if child.is_alive():
             child.terminate()
         child.join()
-        out.close()
-        if free is not None:
-            free.close()
+        values.close()
+        if freed is not None:
+            freed.close()
         if slot_prefix is not None:  # slots the child made and never sent (it was stopped)
             for folder in _slot_folders():
                 for entry in os.listdir(folder):

@@ -446,3 +446,26 @@ def test_a_foreign_key_that_cannot_be_repaired_is_reported_in_one_line(conn: psy
     assert [o for o in suspended_objects(conn, "gamedata") if "item_stats" in o] == [
         "suspended foreign key item_stats_item_id_fkey of gamedata.item_stats",
         "suspended foreign key item_stats_stat_value_id_fkey of gamedata.item_stats"]
+
+
+UNGUARDED_IMPORT = """
+import sys
+import psycopg
+import import_pipeline.load.gamedata.dump as dump
+dump.CHILD_PROCESS_MIN_BYTES = 0  # parse in a child process, as for a real dump
+# No `if __name__ == "__main__":` guard, as in many a user's script.
+with psycopg.connect(sys.argv[1]) as conn:
+    print(dump.import_dump(conn, sys.argv[2], "items").items_new)
+"""
+
+
+def test_an_import_from_a_script_without_a_main_guard_works(database_url: str, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = tmp_path / "unguarded.py"
+    script.write_text(UNGUARDED_IMPORT)
+    done = subprocess.run([sys.executable, str(script), database_url, str(SAMPLE)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["500"]

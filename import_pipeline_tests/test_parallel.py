@@ -4,7 +4,7 @@ when the consumer is done with it, and no slot file outlives an iteration."""
 import glob
 import os
 import pickle
-import queue
+import multiprocessing
 import signal
 import subprocess
 import sys
@@ -65,13 +65,31 @@ def test_an_error_or_an_early_stop_leaves_no_slot_file() -> None:
 
 ORPHANED = """
 import multiprocessing, os, signal, sys
-from import_pipeline_tests.test_parallel import sized_values
+from import_pipeline_tests.test_parallel import big_values, sized_values, slow_values
 from import_pipeline.parallel import iterate_in_process
 if __name__ == "__main__":
-    for value in iterate_in_process(sized_values, {"sizes": [1_000_000] * 1000}, shared_in_use=0):
+    mode = sys.argv[1]
+    if mode == "shared":
+        values = iterate_in_process(sized_values, {"sizes": [1_000_000] * 1000}, shared_in_use=0)
+    elif mode == "piped":  # 50 MB values: the child is blocked sending when the parent dies
+        values = iterate_in_process(big_values, {})
+    else:  # the child is busy computing, not sending, when the parent dies
+        values = iterate_in_process(slow_values, {})
+    for value in values:
         print(multiprocessing.active_children()[0].pid, flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
 """
+
+
+def big_values() -> Iterator[bytes]:
+    for number in range(20):
+        yield filled(number, 50_000_000)
+
+
+def slow_values() -> Iterator[int]:
+    yield 1
+    while True:
+        sum(range(1_000_000))
 
 
 def exited(pid: int) -> bool:
@@ -82,30 +100,54 @@ def exited(pid: int) -> bool:
     return state == "Z"
 
 
+def semaphores() -> set[str]:
+    return set(glob.glob("/dev/shm/sem.mp-*"))
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_the_child_of_a_killed_parent_exits_and_removes_its_slot_files(tmp_path: Path) -> None:
-    before = slot_files()
+@pytest.mark.parametrize("mode", ["shared", "piped", "busy"])
+def test_the_child_of_a_killed_parent_exits_at_once_and_leaves_nothing(tmp_path: Path, mode: str) -> None:
+    before, semaphores_before = slot_files(), semaphores()
     script = tmp_path / "orphan.py"
     script.write_text(ORPHANED)
     root = Path(__file__).resolve().parents[1]
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=root,
-                          env={**os.environ, "PYTHONPATH": str(root)})
+    # The orphan holds the script's output open: a child that lives on makes this time out.
+    done = subprocess.run([sys.executable, str(script), mode], capture_output=True, text=True, cwd=root,
+                          env={**os.environ, "PYTHONPATH": str(root)}, timeout=60)
     assert done.returncode == -signal.SIGKILL
     child = int(done.stdout.split()[0])
-    deadline = time.monotonic() + 4 * parallel.POLL_SECONDS + 5
+    deadline = time.monotonic() + 2
     while not exited(child) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert exited(child)
+        time.sleep(0.02)
+    assert exited(child), "the child outlived its parent by 2 s"
     assert slot_files() == before
+    assert semaphores() == semaphores_before
+
+
+UNGUARDED = """
+from import_pipeline_tests.test_parallel import sized_values
+from import_pipeline.parallel import iterate_in_process
+# No `if __name__ == "__main__":` guard, as in many a user's script.
+print(sum(v["number"] for v in iterate_in_process(sized_values, {"sizes": [10] * 5}, shared_in_use=0)))
+"""
+
+
+def test_a_script_without_a_main_guard_works(tmp_path: Path) -> None:
+    script = tmp_path / "unguarded.py"
+    script.write_text(UNGUARDED)
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=root, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["10"]
 
 
 def test_a_value_no_folder_has_room_for_goes_through_the_pipe_whole(monkeypatch: pytest.MonkeyPatch) -> None:
-    free: queue.Queue = queue.Queue()
-    free.put(0)
-    writer = parallel._SlotWriter(free, "import_pipeline-test-")
+    free, _ = multiprocessing.Pipe(duplex=False)
+    writer = parallel._SlotWriter(free, 1, "import_pipeline-test-")
     monkeypatch.setattr(parallel, "_room", lambda folder: 0)
     kind, (data, index, path, spans) = writer.message({"data": memoryview(b"abc" * 100_000)})
     assert (index, path, spans) == (None, None, [])
     assert pickle.loads(data) == {"data": b"abc" * 100_000}
-    assert free.get_nowait() == 0  # the slot it took is free again
+    assert writer.available == [0]  # the slot it took is free again
     assert writer.made == []
