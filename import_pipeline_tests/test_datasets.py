@@ -514,3 +514,37 @@ def test_an_empty_file_does_not_empty_the_dataset_unless_allowed(conn: psycopg.C
     assert imported(conn, "kept")["primary"] == [{"a": "1", "b": "2"}]
     _, commit = run_import(conn, empty, "kept", allow_empty=True)
     assert commit.created and commit.row_count == 0
+
+
+def test_a_sheet_starting_at_c3_with_a_date_only_cell(conn: psycopg.Connection, tmp_path: Path) -> None:
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = "Offset"
+    sheet["C3"], sheet["D3"], sheet["E3"] = "day", "at", "n"
+    sheet["C4"], sheet["D4"], sheet["E4"] = dt.date(2024, 3, 1), dt.datetime(2024, 3, 1, 0, 0), 1
+    sheet["C5"], sheet["D5"], sheet["E5"] = dt.date(2024, 3, 2), dt.datetime(2024, 3, 2, 13, 30), 2
+    sheet["A6"], sheet["C6"] = "stray", dt.date(2024, 3, 3)
+    path = tmp_path / "offset.xlsx"
+    workbook.save(path)
+    staged, _ = run_import(conn, path, "offset")
+    assert imported(conn, "offset")["Offset"] == [
+        {"day": "2024-03-01", "at": "2024-03-01T00:00:00", "n": 1},
+        {"day": "2024-03-02", "at": "2024-03-02T13:30:00", "n": 2},
+    ]
+    assert staged.rejects == 1  # the row with a value left of the table
+
+
+@pytest.mark.parametrize("content, expected", [
+    ("country,2019,2020\nDenmark,58,59\nSweden,60,61\n",
+     [{"country": "Denmark", "2019": "58", "2020": "59"}, {"country": "Sweden", "2019": "60", "2020": "61"}]),
+    ("a,b,\n1,2,3\n4,5\n", [{"a": "1", "b": "2", "Unnamed: 2": "3"}, {"a": "4", "b": "5", "Unnamed: 2": None}]),
+    ("1,2\n3,4\n5,6\n", [{"column_1": "1", "column_2": "2"}, {"column_1": "3", "column_2": "4"},
+                         {"column_1": "5", "column_2": "6"}]),
+])
+def test_headers_are_read_as_pandas_reads_them(conn: psycopg.Connection, tmp_path: Path, content: str,
+                                               expected: list[dict]) -> None:
+    path = tmp_path / "headers.csv"
+    path.write_text(content)
+    staged, _ = run_import(conn, path, "headers")
+    assert staged.rejects == 0
+    assert imported(conn, "headers")["primary"] == expected

@@ -161,6 +161,14 @@ class DecodedBlocks:
         return text
 
 
+def _trailing_empty(fields: list[str]) -> int:
+    """How many of `fields` at the end are empty."""
+    count = 0
+    while count < len(fields) and not fields[len(fields) - 1 - count]:
+        count += 1
+    return count
+
+
 def _line_reader(text: str) -> io.StringIO:
     return io.StringIO(text, newline="")
 
@@ -172,11 +180,12 @@ def table_header(first_record: list[str], has_header: bool) -> list[str]:
 
 
 def _looks_like_header(text: str, delimiter: str, quotechar: str) -> bool:
-    """Whether the first row is a header. `csv.Sniffer.has_header` says no whenever every
-    column holds text, so a first row is taken for a header unless one of its cells is a
-    number (headers are names) and the sniffer agrees it is data."""
+    """Whether the first row is a header. As pandas assumes, it is, unless every one of its
+    cells is a number or empty (`1,2,3`): then `csv.Sniffer` decides. A header may name
+    columns by number (`country,2019,2020`): one name that is not a number makes it a header.
+    (`csv.Sniffer.has_header` alone says no whenever every column holds text.)"""
     first = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar=quotechar), [])
-    if not any(_NUMBER.fullmatch(cell.strip()) for cell in first):
+    if any(cell.strip() and not _NUMBER.fullmatch(cell.strip()) for cell in first):
         return True
     try:
         return csv.Sniffer().has_header(text[:65536])
@@ -204,6 +213,8 @@ def _records(
     reader = csv.reader(text.lines(), delimiter=fmt.delimiter, quotechar=fmt.quotechar, strict=False)
     first_line = 1
     width = -1
+    # Rows may leave out the columns of empty trailing header cells (`a,b,`), as pandas allows.
+    shortest = -1
     keys: list[str] = []
     in_key_order = operator.itemgetter(0)
     for fields in reader:
@@ -214,10 +225,13 @@ def _records(
             order = sorted(range(len(header)), key=header.__getitem__)
             keys = [header[i] for i in order]
             width = len(header)
+            shortest = width - _trailing_empty(fields) if fmt.has_header else width
             # A tuple of the fields in key order, made in C (itemgetter of one index gives no tuple).
             in_key_order = operator.itemgetter(*order) if width > 1 else lambda fields: tuple(fields)
             if fmt.has_header:
                 continue
+        if shortest <= len(fields) < width and fields:
+            fields = fields + [""] * (width - len(fields))
         if len(fields) != width or not fields:
             if fields:  # a blank line is no record
                 yield Reject(source, f"expected {width} fields, got {len(fields)}", line=line,

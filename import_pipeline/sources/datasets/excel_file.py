@@ -1,15 +1,18 @@
 """Read `.xlsx` workbooks in openpyxl's read-only streaming mode: every sheet its own table.
 
-The first non-empty row of a sheet is its header. Values keep their type: numbers stay
-numbers, booleans booleans, dates and times become ISO 8601 strings, formulas give their
-cached value, text stays exactly as typed; an empty cell is None. Fully empty rows are
-skipped. A row with values beyond the header's columns is rejected with its sheet and row.
+The first non-empty row of a sheet is its header, and its first non-empty cell the table's
+first column (a table may start at C3). Values keep their type: numbers stay numbers,
+booleans booleans, dates and times become ISO 8601 strings (a cell formatted as a date
+alone gives `2024-03-01`, not a midnight time), formulas give their cached value, text
+stays exactly as typed; an empty cell is None. Fully empty rows are skipped. A row with
+values outside the header's columns is rejected with its sheet and row.
 `.xls` (Excel 97-2003) is refused: save it as `.xlsx` or `.csv`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,14 +25,26 @@ class UnsupportedFile(ValueError):
     """A file this reader cannot read, with what to do instead."""
 
 
+_FORMAT_LITERALS = re.compile(r'"[^"]*"|\[[^\]]*\]|\\.')
+
+
+def _shows_time(number_format: str) -> bool:
+    """Whether an Excel number format shows a time of day (hours, seconds or AM/PM)."""
+    shown = _FORMAT_LITERALS.sub("", number_format or "").lower()
+    return "h" in shown or "s" in shown or "am/pm" in shown or "a/p" in shown
+
+
 def _value(cell: Any) -> Any:
-    if isinstance(cell, (dt.datetime, dt.date, dt.time)):
-        return cell.isoformat()
-    if isinstance(cell, dt.timedelta):
-        return cell.total_seconds()
-    if isinstance(cell, str) and cell == "":
+    value = cell.value
+    if isinstance(value, dt.datetime) and not _shows_time(getattr(cell, "number_format", "")):
+        return value.date().isoformat()
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, str) and value == "":
         return None
-    return cell
+    return value
 
 
 def read_xlsx(path: Path | str) -> Iterator[TableStart | dict[str, Any] | Reject]:
@@ -54,19 +69,23 @@ def read_xlsx(path: Path | str) -> Iterator[TableStart | dict[str, Any] | Reject
 def _sheet_rows(source: str, sheet: Any) -> Iterator[TableStart | dict[str, Any] | Reject]:
     yield TableStart(sheet.title)
     header: list[str] | None = None
-    for line, cells in enumerate(sheet.iter_rows(values_only=True), 1):
+    first = 0  # the table's first column
+    for line, cells in enumerate(sheet.iter_rows(), 1):
         values = [_value(c) for c in cells]
         if all(v is None for v in values):
             continue
         if header is None:
             while values and values[-1] is None:
                 values.pop()
-            header = column_names(values)
+            while values[first] is None:
+                first += 1
+            header = column_names(values[first:])
             continue
-        extra = values[len(header):]
-        if any(v is not None for v in extra):
-            yield Reject(source, f"sheet {sheet.title!r}: {len(values)} cells but {len(header)} header columns",
+        outside = values[:first] + values[first + len(header):]
+        if any(v is not None for v in outside):
+            yield Reject(source, f"sheet {sheet.title!r}: values outside the header's {len(header)} columns",
                          line=line, raw=repr(values)[:2000])
             continue
-        values = values[: len(header)] + [None] * (len(header) - len(values))
+        values = values[first:first + len(header)]
+        values += [None] * (len(header) - len(values))
         yield dict(zip(header, values))
