@@ -90,7 +90,7 @@ def test_symbiants_link_to_items_by_aoid_and_reimport_keeps_ids(conn: psycopg.Co
     stored = set(conn.execute(
         "SELECT i.aoid, m.name, m.playfield, m.location FROM gamedata.item_sources s"
         " JOIN gamedata.items i ON i.id = s.item_id JOIN gamedata.sources src ON src.id = s.source_id"
-        " JOIN gamedata.mobs m ON m.id = src.source_id AND src.source_type_id = 1").fetchall())
+        " JOIN gamedata.mobs m ON m.id = src.source_id AND src.source_type_id = 3").fetchall())
     assert stored == expected_links
     first = conn.execute("SELECT id, name, level FROM gamedata.mobs ORDER BY id").fetchall()
     boss = drops[0]
@@ -127,7 +127,8 @@ def test_dump_asset_materializes_every_phase_with_metadata(database_url: str, la
     assert result.success
     materialized = metadata_by_key(result)
     assert set(materialized) == {key(p) for p in (
-        "stat_values", "criteria", "attack_defense", "animation_mesh", "items", "item_stats", "actions", "spells")}
+        "stat_values", "criteria", "attack_defense", "animation_mesh", "items", "item_stats", "shop_hash", "actions",
+        "spells")}
     items = materialized[key("items")]
     assert items["items_new"].value == 500 and items["rows_rejected"].value == 0
     assert materialized[key("item_stats")]["rows_written"].value == sum(

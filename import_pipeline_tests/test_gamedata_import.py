@@ -30,8 +30,11 @@ def expected_counts(docs: list[dict], other_docs: list[dict] = ()) -> dict[str, 
     """Row counts of every table, computed from the documents alone (`other_docs` are the
     other kind's, which share the interned tables)."""
     counts: Counter = Counter()
-    pairs, criteria = set(), set()
+    pairs, criteria, shop_hashes = set(), set(), set()
     for doc in [*docs, *other_docs]:
+        for e in (doc.get("ShopHashData") or {}).get("Items") or []:
+            shop_hashes.add((e["Hash"]["Text"], e["MinLevel"], e["MaxLevel"], e["BaseAmount"], e["RegenAmount"],
+                             e["RegenInterval"], e["SpawnChance"]))
         for s in doc.get("StatValues") or []:
             pairs.add((s["Stat"], s["RawValue"]))
         atkdef = doc.get("AttackDefenseData")
@@ -49,6 +52,9 @@ def expected_counts(docs: list[dict], other_docs: list[dict] = ()) -> dict[str, 
                 criteria.update((c["Value1"], c["Value2"], c["Operator"]) for c in spell["Criteria"])
     for doc in docs:
         counts["items"] += 1
+        counts["item_shop_hash"] += len({
+            (e["Hash"]["Text"], e["MinLevel"], e["MaxLevel"], e["BaseAmount"], e["RegenAmount"], e["RegenInterval"],
+             e["SpawnChance"]) for e in (doc.get("ShopHashData") or {}).get("Items") or []})
         counts["item_stats"] += len(doc.get("StatValues") or [])
         atkdef = doc.get("AttackDefenseData")
         if atkdef:
@@ -67,6 +73,7 @@ def expected_counts(docs: list[dict], other_docs: list[dict] = ()) -> dict[str, 
             counts["spell_criteria"] += sum(len(spell["Criteria"]) for spell in data["Items"])
     counts["stat_values"] = len(pairs)
     counts["criteria"] = len(criteria)
+    counts["shop_hash"] = len(shop_hashes)
     return {table: counts[table] for table in COLUMNS}
 
 

@@ -6,6 +6,8 @@ import pytest
 
 from import_pipeline.sources.gamedata.normalize import Interner, ItemRows, RecordError, row_count
 
+SHOP_ENTRY = {"Hash": {"Text": "AMMO"}, "MinLevel": 1, "MaxLevel": 1, "BaseAmount": 5, "RegenAmount": 1,
+              "RegenInterval": 1, "UnknownOne": 1, "UnknownZero": 0, "SpawnChance": 100}
 DOC = {
     "AOID": 1, "Name": "Gun", "Description": "d",
     "StatValues": [{"Stat": 54, "RawValue": 200}, {"Stat": 76, "RawValue": 3}, {"Stat": 54, "RawValue": 200}],
@@ -15,11 +17,21 @@ DOC = {
         {"Value1": 1, "Value2": 2, "Operator": 3}, {"Value1": 1, "Value2": 2, "Operator": 3}]}]},
     "SpellData": [{"Event": 0, "Items": [{"SpellID": 9, "Target": 1, "TickCount": 1, "TickInterval": 0,
                                          "SpellFormat": "f", "Criteria": [], "Stat": 4, "Amount": 5}]}],
+    "ShopHashData": {"Items": [SHOP_ENTRY, SHOP_ENTRY]},
 }
 
 
+def test_shop_hashes_are_interned_and_linked_once_per_item() -> None:
+    rows = builder()
+    rows.add(10, DOC, b"{}", b"h", is_nano=False)
+    rows.add(11, DOC, b"{}", b"h", is_nano=False)
+    batch = rows.take()
+    assert batch["shop_hash"] == [(1, "AMMO", 1, 1, 5, 1, 1, 100)]
+    assert [list(column) for column in batch["item_shop_hash"]] == [[10, 11], [1, 1]]
+
+
 def builder() -> ItemRows:
-    return ItemRows(Interner("stat_values", 2), Interner("criteria", 3), {})
+    return ItemRows(Interner("stat_values", 2), Interner("criteria", 3), Interner("shop_hash", 7, texts=1), {})
 
 
 def test_rows_of_one_item() -> None:
@@ -30,7 +42,7 @@ def test_rows_of_one_item() -> None:
         "stat_values": 5, "criteria": 1, "attack_defense": 1, "attack_defense_attack": 1,
         "attack_defense_defense": 0, "animation_mesh": 1, "items": 1, "item_stats": 3, "actions": 1,
         "action_criteria": 2, "spell_data": 1, "item_spell_data": 1, "spells": 1, "spell_data_spells": 1,
-        "spell_criteria": 0,
+        "spell_criteria": 0, "shop_hash": 1, "item_shop_hash": 1,
     }
     item = batch["items"][0]
     assert item[:7] == (10, 1, "Gun", 200, 3, "d", False)
@@ -48,6 +60,9 @@ def test_rows_of_one_item() -> None:
     (lambda d: d["SpellData"][0]["Items"][0].update(Target="me"), "32-bit"),
     (lambda d: d["ActionData"]["Actions"][0].pop("Action"), "missing key 'Action'"),
     (lambda d: d.update(Description=5), "Description"),
+    (lambda d: d["ShopHashData"]["Items"].append({**SHOP_ENTRY, "Hash": {"Text": 7}}), "shop_hash text"),
+    (lambda d: d["ShopHashData"]["Items"].append({**SHOP_ENTRY, "MinLevel": None}), "32-bit"),
+    (lambda d: d["ShopHashData"]["Items"][0].pop("SpawnChance"), "missing key 'SpawnChance'"),
 ])
 def test_a_bad_record_leaves_the_batch_and_interners_as_they_were(break_it, reason) -> None:
     rows = builder()

@@ -55,3 +55,29 @@ def test_migrate_puts_back_what_a_dead_import_left_suspended(database_url: str) 
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT to_regclass('gamedata.items_ql_idx')").fetchone()[0] is not None
         assert conn.execute("SELECT count(*) FROM import_pipeline.suspended_indexes").fetchone()[0] == 0
+
+
+def test_the_item_lookup_migration_keeps_existing_mob_sources_and_marks_shop_items(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    import shutil
+
+    from import_pipeline.postgres.migrate import sql_dir
+
+    for migration in discover():
+        if migration.name < "007":
+            shutil.copy(sql_dir() / migration.name, tmp_path / migration.name)
+    with psycopg.connect(empty_database_url) as conn:
+        apply_migrations(conn, tmp_path)
+        conn.execute("""
+            INSERT INTO gamedata.mobs (id, name) VALUES (7, 'Adobe Suzerain');
+            INSERT INTO gamedata.sources (source_type_id, source_id, name) VALUES (1, 7, 'Adobe Suzerain');
+            INSERT INTO gamedata.items (aoid, name, is_nano, document, document_hash) VALUES
+                (1, 'shop', false, '{"ShopHashData": {"Items": []}}', '\\x01'),
+                (2, 'plain', false, '{}', '\\x02');
+        """)
+        conn.commit()
+        apply_migrations(conn)
+        assert conn.execute("SELECT source_type_id, source_id FROM gamedata.sources").fetchall() == [(3, 7)]
+        hashes = conn.execute("SELECT aoid, document_hash FROM gamedata.items ORDER BY aoid").fetchall()
+        assert [(aoid, bytes(digest)) for aoid, digest in hashes] == [(1, b"\x00"), (2, b"\x02")]

@@ -6,6 +6,8 @@
 SELECT
     (SELECT count(*) FROM gamedata.item_stats x WHERE NOT EXISTS
         (SELECT 1 FROM gamedata.items i WHERE i.id = x.item_id)) AS item_stats,
+    (SELECT count(*) FROM gamedata.item_shop_hash x WHERE NOT EXISTS
+        (SELECT 1 FROM gamedata.items i WHERE i.id = x.item_id)) AS item_shop_hash,
     (SELECT count(*) FROM gamedata.actions x WHERE NOT EXISTS
         (SELECT 1 FROM gamedata.items i WHERE i.id = x.item_id)) AS actions,
     (SELECT count(*) FROM gamedata.action_criteria x WHERE NOT EXISTS
@@ -38,4 +40,6 @@ SELECT
         AND NOT EXISTS (SELECT 1 FROM gamedata.animation_mesh x WHERE x.mesh_id = v.id)) AS stat_values,
     (SELECT count(*) FROM gamedata.criteria c
       WHERE NOT EXISTS (SELECT 1 FROM gamedata.action_criteria x WHERE x.criterion_id = c.id)
-        AND NOT EXISTS (SELECT 1 FROM gamedata.spell_criteria x WHERE x.criterion_id = c.id)) AS criteria;
+        AND NOT EXISTS (SELECT 1 FROM gamedata.spell_criteria x WHERE x.criterion_id = c.id)) AS criteria,
+    (SELECT count(*) FROM gamedata.shop_hash sh WHERE NOT EXISTS
+        (SELECT 1 FROM gamedata.item_shop_hash x WHERE x.shop_hash_id = sh.id)) AS shop_hash;

@@ -13,6 +13,9 @@ SELECT stat, value, id FROM gamedata.stat_values;
 -- name: criterion_ids
 SELECT value1, value2, operator, id FROM gamedata.criteria;
 
+-- name: shop_hash_ids
+SELECT hash, min_level, max_level, base_amount, regen_amount, regen_interval, spawn_chance, id FROM gamedata.shop_hash;
+
 -- name: create_touched
 CREATE TEMP TABLE IF NOT EXISTS gamedata_touched (item_id integer PRIMARY KEY) ON COMMIT DROP;
 
@@ -34,6 +37,9 @@ DELETE FROM gamedata.actions a USING gamedata_touched t WHERE a.item_id = t.item
 
 -- name: delete_touched_item_stats
 DELETE FROM gamedata.item_stats s USING gamedata_touched t WHERE s.item_id = t.item_id;
+
+-- name: delete_touched_item_shop_hash
+DELETE FROM gamedata.item_shop_hash s USING gamedata_touched t WHERE s.item_id = t.item_id;
 
 -- name: delete_touched_attack_defense
 DELETE FROM gamedata.attack_defense ad
@@ -75,6 +81,10 @@ WHERE NOT EXISTS (SELECT 1 FROM gamedata.item_stats x WHERE x.stat_value_id = sv
 DELETE FROM gamedata.criteria c
 WHERE NOT EXISTS (SELECT 1 FROM gamedata.action_criteria x WHERE x.criterion_id = c.id)
   AND NOT EXISTS (SELECT 1 FROM gamedata.spell_criteria x WHERE x.criterion_id = c.id);
+
+-- name: delete_unreferenced_shop_hash
+DELETE FROM gamedata.shop_hash sh
+WHERE NOT EXISTS (SELECT 1 FROM gamedata.item_shop_hash x WHERE x.shop_hash_id = sh.id);
 
 -- name: refresh_symbiant_items
 REFRESH MATERIALIZED VIEW CONCURRENTLY gamedata.symbiant_items;

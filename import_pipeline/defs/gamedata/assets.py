@@ -31,6 +31,7 @@ PHASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "animation_mesh": (("animation_mesh",), ("stat_values",)),
     "items": (("items",), ("attack_defense", "animation_mesh")),
     "item_stats": (("item_stats",), ("items", "stat_values")),
+    "shop_hash": (("shop_hash", "item_shop_hash"), ("items",)),
     "actions": (("actions", "action_criteria"), ("items", "criteria")),
     "spells": (("spell_data", "item_spell_data", "spells", "spell_data_spells", "spell_criteria"), ("items", "criteria")),
 }

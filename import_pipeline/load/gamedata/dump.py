@@ -41,7 +41,14 @@ from import_pipeline.postgres.statements import statement
 from import_pipeline.postgres.tables import analyze_tables
 from import_pipeline.records import Progress, Reject
 from import_pipeline.sources.gamedata.batches import DumpSummary, StoredState, dump_batches
-from import_pipeline.sources.gamedata.normalize import COLUMNS, OWNED_ID_TABLES, Interner, TableRows, row_count
+from import_pipeline.sources.gamedata.normalize import (
+    COLUMNS,
+    INTERNED_TABLES,
+    OWNED_ID_TABLES,
+    Interner,
+    TableRows,
+    row_count,
+)
 
 KINDS = ("items", "nanos")
 SCHEMA = "gamedata"
@@ -65,7 +72,8 @@ CHILD_PROCESS_MIN_BYTES = 20 * 1024 * 1024
 TABLES = tuple(f"{SCHEMA}.{table}" for table in COLUMNS)
 _OWNED_DELETES = (
     "delete_touched_spells", "delete_touched_spell_data", "delete_touched_actions",
-    "delete_touched_item_stats", "delete_touched_attack_defense", "delete_touched_animation_mesh",
+    "delete_touched_item_stats", "delete_touched_item_shop_hash", "delete_touched_attack_defense",
+    "delete_touched_animation_mesh",
 )
 
 
@@ -209,7 +217,8 @@ def _import(
         if result.items_changed or result.items_removed:
             writer.run_counted("delete_unreferenced_stat_values", "stat_values")
             writer.run_counted("delete_unreferenced_criteria", "criteria")
-        for table in (*OWNED_ID_TABLES, "items", "stat_values", "criteria"):
+            writer.run_counted("delete_unreferenced_shop_hash", "shop_hash")
+        for table in (*OWNED_ID_TABLES, "items", *INTERNED_TABLES):
             sync_identity(conn, f"{SCHEMA}.{table}")
         if not nano and (result.items_new or result.items_changed or result.items_removed):
             # Its rows come from the items alone: it changes with them, in the same transaction.
@@ -231,6 +240,7 @@ def _stored_state(conn: psycopg.Connection, nano: bool) -> StoredState:
         items=items,
         stat_values=_interner(conn, "stat_values", 2, "stat_value_ids"),
         criteria=_interner(conn, "criteria", 3, "criterion_ids"),
+        shop_hash=_interner(conn, "shop_hash", 7, "shop_hash_ids", texts=1),
         next_ids={table: next_free_id(conn, f"{SCHEMA}.{table}") for table in OWNED_ID_TABLES},
         next_item_id=next_free_id(conn, f"{SCHEMA}.items"),
     )
@@ -291,9 +301,9 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _interner(conn: psycopg.Connection, table: str, arity: int, query: str) -> Interner:
+def _interner(conn: psycopg.Connection, table: str, arity: int, query: str, texts: int = 0) -> Interner:
     known = {tuple(row[:-1]): row[-1] for row in conn.execute(statement("gamedata", query))}
-    return Interner(table, arity, known=known, next_id=next_free_id(conn, f"{SCHEMA}.{table}"))
+    return Interner(table, arity, known=known, next_id=next_free_id(conn, f"{SCHEMA}.{table}"), texts=texts)
 
 
 class _BatchWriter:

@@ -20,9 +20,9 @@ from import_pipeline.postgres.intern import intern_rows
 from import_pipeline.postgres.rejects import clear_rejects, write_rejects
 from import_pipeline.postgres.statements import statement
 from import_pipeline.records import Reject
-from import_pipeline.sources.gamedata.symbiants import SymbiantDrop, read_symbiants
+from import_pipeline.sources.gamedata.symbiants import SymbiantDrop, mob_names, read_symbiants
 
-MOB_SOURCE_TYPE = 1  # gamedata.source_types 'mob'
+MOB_SOURCE_TYPE = 3  # gamedata.source_types 'mob', as the item-lookup app numbers it
 
 
 @dataclass
@@ -51,15 +51,15 @@ def import_symbiants(
     with advisory_lock(conn, LOCK_NAME), conn.transaction():
         item_ids = dict(conn.execute(statement("gamedata", "item_ids_by_aoid")).fetchall())
         mobs: dict[tuple[str, str, str], SymbiantDrop] = {}
-        families: dict[tuple[str, str, str], set[str]] = {}
+        names: dict[tuple[str, str, str], dict[str, None]] = {}
         for drop in drops:
             key = (drop.boss, drop.playfield, drop.location)
             mobs.setdefault(key, drop)
-            families.setdefault(key, set()).add(drop.mob_family)
+            names.setdefault(key, {}).update(dict.fromkeys(mob_names(drop.mob_family)))
         mob_ids = intern_rows(conn, "gamedata.mobs", ["name", "playfield", "location"], mobs)
         merge_rows(
             conn, "gamedata.mobs", ["id", "name", "playfield", "location", "level", "mob_names"],
-            [(mob_ids[key], *key, drop.boss_level, sorted(families[key])) for key, drop in mobs.items()],
+            [(mob_ids[key], *key, drop.boss_level, list(names[key])) for key, drop in mobs.items()],
             key=["id"],
         )
         merge_rows(

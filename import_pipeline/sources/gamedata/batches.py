@@ -27,6 +27,7 @@ class StoredState:
     items: dict[int, tuple[int, bytes]]
     stat_values: Interner
     criteria: Interner
+    shop_hash: Interner
     next_ids: dict[str, int]
     next_item_id: int
 
@@ -62,7 +63,7 @@ def dump_batches(
     A record that cannot be normalized is rejected with its offset; if its AOID was stored,
     it does not count as absent.
     """
-    builder = ItemRows(stored.stat_values, stored.criteria, stored.next_ids)
+    builder = ItemRows(stored.stat_values, stored.criteria, stored.shop_hash, stored.next_ids)
     existing = stored.items
     next_item_id = stored.next_item_id
     summary = DumpSummary()

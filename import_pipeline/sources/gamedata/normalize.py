@@ -30,6 +30,10 @@ DEFAULT_ITEM_CLASS = 0
 COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     "stat_values": (("id", "int4"), ("stat", "int4"), ("value", "int4")),
     "criteria": (("id", "int4"), ("value1", "int4"), ("value2", "int4"), ("operator", "int4")),
+    "shop_hash": (
+        ("id", "int4"), ("hash", "text"), ("min_level", "int4"), ("max_level", "int4"), ("base_amount", "int4"),
+        ("regen_amount", "int4"), ("regen_interval", "int4"), ("spawn_chance", "int4"),
+    ),
     "attack_defense": (("id", "int4"),),
     "attack_defense_attack": (("attack_defense_id", "int4"), ("stat_value_id", "int4")),
     "attack_defense_defense": (("attack_defense_id", "int4"), ("stat_value_id", "int4")),
@@ -41,6 +45,7 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
         ("document", "bytea"), ("document_hash", "bytea"),
     ),
     "item_stats": (("item_id", "int4"), ("stat_value_id", "int4")),
+    "item_shop_hash": (("item_id", "int4"), ("shop_hash_id", "int4")),
     "actions": (("id", "int4"), ("action", "int4"), ("item_id", "int4")),
     "action_criteria": (("action_id", "int4"), ("criterion_id", "int4"), ("order_index", "int4")),
     "spell_data": (("id", "int4"), ("event", "int4")),
@@ -53,7 +58,9 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     "spell_criteria": (("spell_id", "int4"), ("criterion_id", "int4"), ("order_index", "int4")),
 }
 #: Tables kept as tuples (text, json, NULLs); every other table is integer columns.
-TUPLE_TABLES = ("animation_mesh", "items", "spells")
+TUPLE_TABLES = ("shop_hash", "animation_mesh", "items", "spells")
+#: Tables of interned keys, written from their `Interner`s.
+INTERNED_TABLES = ("stat_values", "criteria", "shop_hash")
 #: Tables whose ids the builder hands out (stat_values and criteria through their interners).
 OWNED_ID_TABLES = ("attack_defense", "animation_mesh", "actions", "spell_data", "spells")
 
@@ -77,18 +84,24 @@ class Interner:
 
     name: str
     arity: int
-    known: dict[tuple[int, ...], int] = field(default_factory=dict)
+    known: dict[tuple[Any, ...], int] = field(default_factory=dict)
     next_id: int = 1
-    new: list[tuple[int, ...]] = field(default_factory=list)
+    new: list[tuple[Any, ...]] = field(default_factory=list)
+    #: How many values at the start of a key are text; the rest are 32-bit integers.
+    texts: int = 0
 
     def id_of(self, key: tuple[Any, ...]) -> int:
-        """The id of `key`, interning it if it is new. New keys must be 32-bit integers."""
+        """The id of `key`, interning it if it is new. New keys must hold `texts` strings, then
+        32-bit integers."""
         found = self.known.get(key)
         if found is not None:
             return found
         if len(key) != self.arity:
             raise RecordError(f"{self.name} entry {key!r} has {len(key)} values, expected {self.arity}")
-        for value in key:
+        for value in key[:self.texts]:
+            if type(value) is not str:
+                raise RecordError(f"{self.name} text must be a string, got {value!r}")
+        for value in key[self.texts:]:
             _int32(value, f"{self.name} value")
         new_id = self.next_id
         self.next_id += 1
@@ -129,21 +142,23 @@ class ItemRows:
     dump reader nor the arrays check them.
     """
 
-    def __init__(self, stat_values: Interner, criteria: Interner, next_ids: dict[str, int]) -> None:
+    def __init__(self, stat_values: Interner, criteria: Interner, shop_hash: Interner, next_ids: dict[str, int]) -> None:
         self.stat_values = stat_values
         self.criteria = criteria
+        self.shop_hash = shop_hash
         self.next_ids = {table: next_ids.get(table, 1) for table in OWNED_ID_TABLES}
         self._new_batch()
 
     def _new_batch(self) -> None:
         self.tables: dict[str, TableRows] = {
             table: [] if table in TUPLE_TABLES else _columns(len(columns))
-            for table, columns in COLUMNS.items() if table not in ("stat_values", "criteria")
+            for table, columns in COLUMNS.items() if table not in INTERNED_TABLES
         }
         t = self.tables
         self.attack_defense, self.attack_defense_attack = t["attack_defense"], t["attack_defense_attack"]
         self.attack_defense_defense, self.animation_mesh = t["attack_defense_defense"], t["animation_mesh"]
         self.items, self.item_stats, self.actions = t["items"], t["item_stats"], t["actions"]
+        self.item_shop_hash = t["item_shop_hash"]
         self.action_criteria, self.spell_data = t["action_criteria"], t["spell_data"]
         self.item_spell_data, self.spells = t["item_spell_data"], t["spells"]
         self.spell_data_spells, self.spell_criteria = t["spell_data_spells"], t["spell_criteria"]
@@ -152,10 +167,12 @@ class ItemRows:
 
     def take(self) -> dict[str, TableRows]:
         """Hand over the batch's rows, table by table in `COLUMNS` order, and start a new batch."""
-        batch: dict[str, TableRows] = {"stat_values": self.stat_values.new, "criteria": self.criteria.new}
+        interners = (self.stat_values, self.criteria, self.shop_hash)
+        batch: dict[str, TableRows] = {interner.name: interner.new for interner in interners}
         batch.update(self.tables)
-        self.stat_values.new = []
-        self.criteria.new = []
+        batch = {table: batch[table] for table in COLUMNS}
+        for interner in interners:
+            interner.new = []
         self._new_batch()
         return batch
 
@@ -165,7 +182,7 @@ class ItemRows:
         `raw` is the record's JSON text as UTF-8 bytes, stored as the item's document.
         """
         lengths = [len(rows) for rows in self._all]
-        marks = (len(self.stat_values.new), len(self.criteria.new))
+        marks = (len(self.stat_values.new), len(self.criteria.new), len(self.shop_hash.new))
         ids = dict(self.next_ids)
         try:
             self._add(item_id, document, raw, document_hash, is_nano)
@@ -174,6 +191,7 @@ class ItemRows:
                 del rows[length:]
             self.stat_values.forget_since(marks[0])
             self.criteria.forget_since(marks[1])
+            self.shop_hash.forget_since(marks[2])
             self.next_ids = ids
             if isinstance(exc, RecordError):
                 raise
@@ -235,6 +253,9 @@ class ItemRows:
             atkdef_id, mesh_id, raw, document_hash,
         ))
 
+        shop = doc.get("ShopHashData")
+        if shop:
+            self._add_shop_hashes(item_id, shop.get("Items") or ())
         action_data = doc.get("ActionData")
         if action_data:
             self._add_actions(item_id, action_data.get("Actions") or ())
@@ -254,6 +275,17 @@ class ItemRows:
         owners.extend([owner_id] * len(criterion_ids))
         criterion_column.extend(criterion_ids)
         order.extend(range(len(criterion_ids)))
+
+    def _add_shop_hashes(self, item_id: int, entries: Iterable[dict[str, Any]]) -> None:
+        intern = self.shop_hash.id_of
+        shop_hash_ids = dict.fromkeys(  # an entry listed twice is linked once
+            intern((e["Hash"]["Text"], e["MinLevel"], e["MaxLevel"], e["BaseAmount"], e["RegenAmount"],
+                    e["RegenInterval"], e["SpawnChance"]))
+            for e in entries
+        )
+        items, shop_hashes = self.item_shop_hash
+        items.extend([item_id] * len(shop_hash_ids))
+        shop_hashes.extend(shop_hash_ids)
 
     def _add_actions(self, item_id: int, actions: Iterable[dict[str, Any]]) -> None:
         ids = self.next_ids

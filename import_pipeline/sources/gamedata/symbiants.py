@@ -39,6 +39,15 @@ class SymbiantDrop:
     boss_level: int | None
 
 
+_MOB_NAME_SEPARATORS = re.compile(r"\s*(?:/|,|&|\band\b)\s*")
+
+
+def mob_names(field: str) -> list[str]:
+    """The mob names a drop's "mob family" field lists: `Spirits/Souls/Dredges`, `Ithaki &
+    Spetses`, `Whirling Rocks and Named Golems` each name several; order kept, each once."""
+    return list(dict.fromkeys(name for name in _MOB_NAME_SEPARATORS.split(field) if name))
+
+
 def _int_or_none(text: str) -> int | None:
     text = text.strip()
     return int(text) if text.isdigit() else None
