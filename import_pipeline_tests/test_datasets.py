@@ -237,6 +237,9 @@ def test_staging_killed_midway_resumes_without_duplicates(database_url: str, tmp
         request = ImportRequest(path=path, dataset="resumed")
         staged = stage_file(conn, request, batch_rows=2000)
         assert staged.resumed_from_rows >= staged_before[0] and staged.rows == 200_000
+        # Every row is unique: the resumed rows are not counted again; only the contents the
+        # killed run stored ahead of its last checkpoint (at most two batches) were found stored.
+        assert staged.duplicates <= 2 * 2000 < staged.resumed_from_rows
         commit = commit_import(conn, request)
         assert commit.row_count == 200_000
         assert conn.execute("SELECT count(*), count(DISTINCT logical_row_id) FROM datasets.commit_rows").fetchone() == (
@@ -511,6 +514,7 @@ def test_an_empty_file_does_not_empty_the_dataset_unless_allowed(conn: psycopg.C
     with pytest.raises(datasets_load.EmptyImport, match="empty.csv holds no rows"):
         run_import(conn, empty, "kept")
     conn.rollback()
+    assert conn.execute("SELECT count(*) FROM datasets.imports").fetchone()[0] == 0  # nothing half done left
     assert imported(conn, "kept")["primary"] == [{"a": "1", "b": "2"}]
     _, commit = run_import(conn, empty, "kept", allow_empty=True)
     assert commit.created and commit.row_count == 0
@@ -548,3 +552,29 @@ def test_headers_are_read_as_pandas_reads_them(conn: psycopg.Connection, tmp_pat
     staged, _ = run_import(conn, path, "headers")
     assert staged.rejects == 0
     assert imported(conn, "headers")["primary"] == expected
+
+
+def test_a_new_ref_branches_from_main_or_the_base_ref_named(conn: psycopg.Connection, tmp_path: Path) -> None:
+    first, second, third = tmp_path / "first.csv", tmp_path / "second.csv", tmp_path / "third.csv"
+    first.write_text("n\n1\n2\n")
+    second.write_text("n\n3\n")
+    third.write_text("n\n4\n")
+    _, main = run_import(conn, first, "branched")
+    _, feature = run_import(conn, second, "branched", ref="feature", mode="append")
+    assert feature.parent_commit_id == main.commit_id  # not a root commit
+    assert imported(conn, "branched", "feature")["primary"] == [{"n": "1"}, {"n": "2"}, {"n": "3"}]
+    _, topic = run_import(conn, third, "branched", ref="topic", base_ref="feature", mode="append")
+    assert topic.parent_commit_id == feature.commit_id
+    assert imported(conn, "branched", "topic")["primary"] == [{"n": "1"}, {"n": "2"}, {"n": "3"}, {"n": "4"}]
+    assert imported(conn, "branched")["primary"] == [{"n": "1"}, {"n": "2"}]  # main did not move
+    with pytest.raises(datasets_load.UnknownBaseRef, match="base_ref 'nope' does not exist"):
+        run_import(conn, third, "branched", ref="other", base_ref="nope")
+
+
+def test_a_file_that_fails_leaves_no_import_behind(conn: psycopg.Connection, tmp_path: Path) -> None:
+    path = tmp_path / "broken.xlsx"
+    path.write_bytes(b"PK\x03\x04 not really a workbook")
+    with pytest.raises(UnsupportedFile):
+        stage_file(conn, ImportRequest(path=path, dataset="broken"))
+    assert conn.execute("SELECT count(*) FROM datasets.imports").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM datasets.commit_rows").fetchone()[0] == 0

@@ -117,7 +117,10 @@ class StageResult:
 
     @property
     def duplicates(self) -> int:
-        return self.rows - self.new_unique_rows
+        """Rows staged by this run whose content was stored already. Rows an earlier, killed run
+        had staged are not counted; the contents it stored ahead of its last checkpoint (at
+        most two batches) are, as found stored."""
+        return self.rows - self.resumed_from_rows - self.new_unique_rows
 
 
 @dataclass
@@ -184,7 +187,7 @@ def stage_file(
             if current is not None and current[1] == sha:
                 result.skipped = True
                 return result
-            parent = commit_hex(current[0]) if current else None
+            parent = commit_hex(current[0]) if current else _branch_point(conn, request)
             offsets = {}
             if request.mode == "append" and parent is not None:
                 offsets = conn.execute(statement("datasets", "row_offsets"), {"commit_id": parent}).fetchone()[0]
@@ -202,7 +205,8 @@ def stage_file(
         result.rows, result.rejects, result.batches = staged, rejects, batches
         result.resumed_from_rows = staged
         if not done:
-            with _row_hash_index_suspended_for_bulk(conn, request.path) as suspended:
+            with _abandoned_on_failure(conn, import_id), \
+                    _row_hash_index_suspended_for_bulk(conn, request.path) as suspended:
                 _stage_batches(conn, request, result, commit_id, offsets, staged + rejects, run_id, partition_key,
                                progress, batch_rows, started)
                 rebuild_started = time.perf_counter()
@@ -212,6 +216,28 @@ def stage_file(
                 conn.execute(statement("datasets", "finish_staging"), {"import_id": import_id})
     result.seconds = time.perf_counter() - started
     return result
+
+
+@contextmanager
+def _abandoned_on_failure(
+    conn: psycopg.Connection, import_id: str, failures: tuple[type[BaseException], ...] = (Exception,)
+) -> Iterator[None]:
+    """When the block raises one of `failures`, drop the import's checkpoint and staged rows, so
+    that no half import is left behind; re-raise. A lost connection or a transient server error
+    keeps them (the next run resumes), as does a killed process, which raises nothing."""
+    try:
+        yield
+    except failures as exc:
+        if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
+            raise
+        try:
+            conn.rollback()
+            with conn.transaction():
+                for name in ("abandon_import_rows", "abandon_import"):
+                    conn.execute(statement("datasets", name), {"import_id": import_id})
+        except psycopg.Error:
+            pass  # the original error says more
+        raise
 
 
 @contextmanager
@@ -237,6 +263,23 @@ def _row_hash_index_suspended_for_bulk(conn: psycopg.Connection, path: Path) -> 
             return
         with suspended_indexes(conn, "datasets.commit_rows"):
             yield True
+
+
+class UnknownBaseRef(ValueError):
+    """The ref a new ref should branch from does not exist."""
+
+
+def _branch_point(conn: psycopg.Connection, request: ImportRequest) -> str | None:
+    """The commit a ref that does not exist yet starts from, as a git branch does: the commit
+    of `request.base_ref` (default `main`), or None (a root commit) when the dataset has no
+    such ref. `UnknownBaseRef` when a `base_ref` that was asked for does not exist."""
+    base = request.base_ref or "main"
+    if base == request.ref:
+        return None
+    found = conn.execute(statement("datasets", "current_commit"), {"dataset": request.dataset, "ref": base}).fetchone()
+    if found is None and request.base_ref is not None:
+        raise UnknownBaseRef(f"{request.path.name}: base_ref {base!r} does not exist in dataset {request.dataset!r}")
+    return commit_hex(found[0]) if found else None
 
 
 def commit_hex(commit_id: uuid.UUID | None) -> str | None:
@@ -387,11 +430,12 @@ def commit_import(conn: psycopg.Connection, request: ImportRequest, *, sha256: s
     started = time.perf_counter()
     sha = sha256 or file_sha256(request.path)
     import_id = import_id_for(request, sha)
-    with advisory_lock(conn, f"datasets.dataset:{request.dataset}"), conn.transaction():
+    with advisory_lock(conn, f"datasets.dataset:{request.dataset}"), \
+            _abandoned_on_failure(conn, import_id, (EmptyImport, UnknownBaseRef)), conn.transaction():
         dataset_id = conn.execute(statement("datasets", "upsert_dataset"),
                                   {"dataset": request.dataset, "description": request.description}).fetchone()[0]
         current = conn.execute(statement("datasets", "lock_ref"), {"dataset_id": dataset_id, "ref": request.ref}).fetchone()
-        parent = commit_hex(current[0]) if current else None
+        parent = commit_hex(current[0]) if current else _branch_point(conn, request)
         if current is not None and current[1] == sha:
             row_count, rejects = conn.execute(statement("datasets", "commit_counts"), {"commit_id": parent}).fetchone()
             return CommitResult(parent, None, row_count, rejects, created=False,

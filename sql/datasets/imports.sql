@@ -104,6 +104,15 @@ UPDATE datasets.datasets SET updated_at = now() WHERE id = %(dataset_id)s;
 -- name: finish_import
 DELETE FROM datasets.imports WHERE import_id = %(import_id)s;
 
+-- name: abandon_import_rows
+-- The staged rows of an import that failed (its commit was never made).
+DELETE FROM datasets.commit_rows cr USING datasets.imports i
+WHERE i.import_id = %(import_id)s AND cr.commit_id = i.commit_id
+  AND NOT EXISTS (SELECT 1 FROM datasets.commits c WHERE c.commit_id = i.commit_id);
+
+-- name: abandon_import
+DELETE FROM datasets.imports WHERE import_id = %(import_id)s;
+
 -- name: refresh_search
 REFRESH MATERIALIZED VIEW CONCURRENTLY datasets.dataset_search;
 

@@ -9,6 +9,7 @@ from import_pipeline.load.datasets import (
     EmptyImport,
     FileTooLarge,
     NothingStaged,
+    UnknownBaseRef,
     commit_import,
     refresh_search,
     stage_file,
@@ -42,7 +43,7 @@ def staged_rows(
         with postgres.connection() as conn:
             result = stage_file(conn, request, run_id=context.run.run_id, partition_key=context.partition_key,
                                 progress=report)
-    except (FileTooLarge, UnsupportedFile) as exc:
+    except (FileTooLarge, UnsupportedFile, UnknownBaseRef) as exc:
         raise dg.Failure(description=str(exc)) from None
     warn_rejects(context.log, request.path.name, result.rejects, result.first_rejects)
     if result.skipped:
@@ -81,7 +82,7 @@ def commits(
     try:
         with postgres.connection() as conn:
             result = commit_import(conn, request)
-    except (NothingStaged, EmptyImport) as exc:
+    except (NothingStaged, EmptyImport, UnknownBaseRef) as exc:
         raise dg.Failure(description=str(exc)) from None
     return dg.MaterializeResult(metadata={
         "dataset": request.dataset,
