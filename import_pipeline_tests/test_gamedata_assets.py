@@ -16,6 +16,7 @@ from import_pipeline.defs.gamedata.sensors import gamedata_landing_sensor
 from import_pipeline.load.gamedata.dump import DeletionRefused, import_dump
 from import_pipeline.load.gamedata.perks import import_perks
 from import_pipeline.load.gamedata.symbiants import import_symbiants
+from import_pipeline.records import Reject
 from import_pipeline.resources import PostgresResource
 from import_pipeline.sources.gamedata.symbiants import SymbiantDrop, read_symbiants
 
@@ -259,3 +260,15 @@ def test_symbiant_items_follow_an_items_import_at_once(conn: psycopg.Connection,
     import_dump(conn, tmp_path / "items.json", "items")  # no symbiants import in between
     listed = {aoid for (aoid,) in conn.execute("SELECT aoid FROM gamedata.symbiant_items")}
     assert listed == {d["AOID"] for d in docs[5:]}
+
+
+def test_perk_rejects_name_their_line_and_offset(tmp_path: Path) -> None:
+    from import_pipeline.sources.gamedata.perks import read_perks
+
+    rows = [[21601, "Accumulator", 1, "SL", ["Trader"], [], 10, None], [21607, "Bad", 1, "XX", [], [], 1, None]]
+    text = ('{"values": [\n' + ",\n".join(json.dumps(r) for r in rows) + '\n],\n "columns": '
+            + json.dumps(PERK_COLUMNS) + "}")
+    path = tmp_path / "perks.json"
+    path.write_text(text, encoding="utf-8")
+    rejects = [r for r in read_perks(path) if isinstance(r, Reject)]
+    assert [(r.line, r.offset) for r in rejects] == [(3, text.index('[21607'))]

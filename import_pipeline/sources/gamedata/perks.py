@@ -8,6 +8,7 @@ counter, type, professions, breeds, level, aiTitle` in any order. Each row becom
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,7 +60,8 @@ def read_perks(path: Path | str) -> Iterator[Perk | Reject]:
     if size > MAX_BYTES:
         raise PerksFormatError(f"{path}: {size:,} bytes is more than a perk table's limit of {MAX_BYTES:,}")
     try:
-        table = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        table = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PerksFormatError(f"{path}: not a JSON perk table: {exc}") from None
     if not (isinstance(table, dict) and isinstance(table.get("columns"), list) and isinstance(table.get("values"), list)):
@@ -68,11 +70,47 @@ def read_perks(path: Path | str) -> Iterator[Perk | Reject]:
     if missing:
         raise PerksFormatError(f"{path}: no column(s) {', '.join(missing)}")
     index = {name: table["columns"].index(name) for name in COLUMNS}
+    starts = _value_starts(text)
     for number, row in enumerate(table["values"]):
         try:
             yield _perk(row, index)
         except (ValueError, TypeError, IndexError, KeyError) as exc:
-            yield Reject(str(path), f"values[{number}]: {exc}", line=None, raw=json.dumps(row)[:2000])
+            start = starts[number] if number < len(starts) else None
+            yield Reject(str(path), f"values[{number}]: {exc}", raw=json.dumps(row)[:2000],
+                         line=None if start is None else text.count("\n", 0, start) + 1,
+                         offset=None if start is None else len(text[:start].encode("utf-8")))
+
+
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _value_starts(text: str) -> list[int]:
+    """Where each row of the top-level `values` array starts in `text` (a valid JSON object)."""
+    decoder = json.JSONDecoder()
+
+    def skip(index: int) -> int:
+        return _WHITESPACE.match(text, index).end()  # type: ignore[union-attr]
+
+    index = skip(0) + 1  # past "{"
+    while True:
+        index = skip(index)
+        if text[index] == "}":
+            return []
+        key, index = decoder.raw_decode(text, index)
+        index = skip(skip(index) + 1)  # past ":"
+        if key != "values":
+            _, index = decoder.raw_decode(text, index)
+            index = skip(index) + 1  # past "," (or "}")
+            continue
+        starts = []
+        index = skip(index + 1)  # past "["
+        while text[index] != "]":
+            starts.append(index)
+            _, index = decoder.raw_decode(text, index)
+            index = skip(index)
+            if text[index] == ",":
+                index = skip(index + 1)
+        return starts
 
 
 def _level(value: Any, what: str) -> int:
