@@ -37,7 +37,7 @@ import threading
 import types
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -273,7 +273,8 @@ def iterate_in_process(
 
     With `shared_in_use` set, every (contiguous) `memoryview` in a value, which could not
     be pickled otherwise, travels through shared memory and arrives as a read-only byte
-    `memoryview` of it (as `bytes` when there is no room for shared memory). That memory is reused for later values: `shared_in_use` says how many of the
+    `memoryview` of it (as `bytes` when there is no room for shared memory). That memory is
+    reused for later values: `shared_in_use` says how many of the
     values already yielded the consumer may still be reading when it asks for the next
     one (0: only the last value is read until the next is asked for). Views of older
     values must no longer be read. `max_pending` more values may wait, made, for the
@@ -303,10 +304,9 @@ def iterate_in_process(
         while True:
             while freed is not None and shared_in_use is not None and len(held) > shared_in_use:
                 if (index := held.popleft()) is not None:
-                    try:
+                    # A child that has finished needs no more slots and has closed its end.
+                    with suppress(BrokenPipeError, ConnectionResetError):
                         freed.send(index)
-                    except (BrokenPipeError, ConnectionResetError):
-                        pass  # the child has finished: it needs no more slots
             if not values.poll(POLL_SECONDS):
                 if not child.is_alive():
                     raise ChildProcessError(f"the parsing process exited with code {child.exitcode}")

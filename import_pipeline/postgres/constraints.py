@@ -89,13 +89,14 @@ def _add_foreign_key(conn: psycopg.Connection, table: str, name: str, definition
         return 0
     conn.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {} NOT VALID").format(
         target, sql.Identifier(name), sql.SQL(definition)))
-    on_delete, parent, columns, parent_columns = conn.execute(
-        _FOREIGN_KEY_SHAPE, (target.as_string(conn), name)).fetchone()
+    shape = conn.execute(_FOREIGN_KEY_SHAPE, (target.as_string(conn), name)).fetchone()
+    assert shape is not None  # it was added just now
+    on_delete, parent, columns, parent_columns = shape
     orphan = sql.SQL("{} AND NOT EXISTS (SELECT 1 FROM {} p WHERE {})").format(
         sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(sql.Identifier("c", c)) for c in columns),
         sql.SQL(parent),  # regclass text: already quoted as needed
         sql.SQL(" AND ").join(sql.SQL("{} = {}").format(sql.Identifier("p", pc), sql.Identifier("c", c))
-                              for c, pc in zip(columns, parent_columns)),
+                              for c, pc in zip(columns, parent_columns, strict=True)),
     )
     if on_delete == "c":
         repaired = conn.execute(sql.SQL("DELETE FROM {} c WHERE {}").format(target, orphan)).rowcount
@@ -105,10 +106,10 @@ def _add_foreign_key(conn: psycopg.Connection, table: str, name: str, definition
         )).rowcount
     else:
         repaired = 0
-        blocking = conn.execute(sql.SQL("SELECT count(*) FROM {} c WHERE {}").format(target, orphan)).fetchone()[0]
-        if blocking:
+        blocking = conn.execute(sql.SQL("SELECT count(*) FROM {} c WHERE {}").format(target, orphan)).fetchone()
+        if blocking and blocking[0]:
             raise ForeignKeyBlocked(
-                f"foreign key {name} of {table} cannot be restored: {blocking:,} rows refer to missing rows of "
+                f"foreign key {name} of {table} cannot be restored: {blocking[0]:,} rows refer to missing rows of "
                 f"{parent} ({', '.join(columns)}); fix or delete them, then run `import-pipeline migrate`")
     conn.execute(sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(target, sql.Identifier(name)))
     return repaired

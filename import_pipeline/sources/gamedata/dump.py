@@ -178,7 +178,8 @@ def _read_stream(stream: BinaryIO, source: str) -> Iterator[DumpRecord | Reject]
             try:
                 data = raw.encode("utf-8")
             except UnicodeEncodeError as exc:
-                problem = f"bytes that are not UTF-8 at byte {offset + len(raw[:exc.start].encode('utf-8', 'surrogateescape'))}"
+                bad_at = offset + len(raw[:exc.start].encode("utf-8", "surrogateescape"))
+                problem = f"bytes that are not UTF-8 at byte {bad_at}"
         if problem is None:
             problem = text_problem(value, data)
         if problem:
