@@ -1,18 +1,14 @@
-"""The code location: every family's definitions merged with the shared resources."""
+"""The code location: everything under `defs/`, found by Dagster (`dg.load_from_defs_folder`)."""
+
+from pathlib import Path
 
 import dagster as dg
 
-from import_pipeline.defs.datasets.definitions import defs as datasets_defs
-from import_pipeline.defs.example.definitions import defs as example_defs
-from import_pipeline.defs.gamedata.definitions import defs as gamedata_defs
-from import_pipeline.io_manager import PostgresBulkIOManager
-from import_pipeline.resources import PostgresResource
+#: The folder of `pyproject.toml`, whose `[tool.dg]` names `import_pipeline.defs`.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-postgres = PostgresResource()
 
-defs = dg.Definitions.merge(
-    example_defs,
-    gamedata_defs,
-    datasets_defs,
-    dg.Definitions(resources={"postgres": postgres, "io_manager": PostgresBulkIOManager(postgres=postgres)}),
-)
+@dg.definitions
+def defs() -> dg.Definitions:
+    """Every asset, check, job, sensor, schedule and resource defined in `import_pipeline.defs`."""
+    return dg.load_from_defs_folder(project_root=PROJECT_ROOT)

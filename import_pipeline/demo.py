@@ -11,6 +11,7 @@ shows them afterwards), or an ephemeral one when DAGSTER_HOME is not set.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -25,20 +26,28 @@ DEMO_CSV = "demo_sales.csv"
 DEMO_CSV_ROWS = 5_000
 
 
-def run_plan() -> list[tuple[list[dg.AssetsDefinition], str | None]]:
-    """What the demo materializes, in dependency order: (assets, partition key) per run."""
-    from import_pipeline.defs.example import assets as example
+@dataclass(frozen=True)
+class DemoRun:
+    """One run of the demo: a job of the code location, its partition, and optionally a subset
+    of its assets."""
+
+    job: str
+    partition: str | None = None
+    assets: tuple[tuple[str, ...], ...] | None = None
+
+
+def run_plan() -> list[DemoRun]:
+    """What the demo runs, in dependency order: the code location's own jobs."""
     from import_pipeline.defs.example.partitions import regions
-    from import_pipeline.defs.datasets import assets as datasets
-    from import_pipeline.defs.gamedata import assets as gamedata
     from import_pipeline.defs.gamedata.partitions import dump_kinds
 
-    plan: list[tuple[list[dg.AssetsDefinition], str | None]] = [([example.stations], None)]
-    plan += [([example.readings], key) for key in regions.get_partition_keys()]
-    plan.append(([example.station_summary], None))
-    plan += [([gamedata.gamedata_dump], kind) for kind in dump_kinds.get_partition_keys()]
-    plan.append(([gamedata.perks, gamedata.symbiants], None))
-    plan.append(([datasets.staged_rows, datasets.commits, datasets.dataset_search], DEMO_CSV))
+    plan = [DemoRun("example_stations_job", assets=(("example", "stations"),))]
+    plan += [DemoRun("example_readings_job", key) for key in regions.get_partition_keys()]
+    plan.append(DemoRun("example_stations_job", assets=(("example", "station_summary"),)))
+    plan += [DemoRun("gamedata_dump_job", kind) for kind in dump_kinds.get_partition_keys()]
+    plan.append(DemoRun("gamedata_extras_job"))
+    plan.append(DemoRun("datasets_import_job", DEMO_CSV))
+    plan.append(DemoRun("datasets_search_job"))
     return plan
 
 
@@ -67,25 +76,27 @@ def prepare_datasets(folder: Path, instance: dg.DagsterInstance) -> None:
 
 
 def run_demo() -> int:
-    """Materialize every step of `run_plan`; print one line per materialization; 0 on success."""
-    from import_pipeline.defs.datasets.resources import DatasetFiles
-    from import_pipeline.defs.gamedata.resources import GamedataFiles
+    """Run every step of `run_plan` on the demo's files; print one line per materialization;
+    0 on success. The landing folders point at the demo's (`IMPORT_PIPELINE_*_DIR`)."""
+    from import_pipeline.defs.datasets.resources import LANDING_ENV as DATASETS_ENV
+    from import_pipeline.defs.gamedata.resources import LANDING_ENV as GAMEDATA_ENV
 
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     demo = home_dir() / "demo"
     prepare_gamedata(demo / "gamedata")
     prepare_datasets(demo / "datasets", instance)
-    resources = {**defs.resources, "gamedata_files": GamedataFiles(landing_dir=str(demo / "gamedata")),
-                 "dataset_files_folder": DatasetFiles(landing_dir=str(demo / "datasets"))}
-    all_assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition)]
-    for selected, partition in run_plan():
-        result = dg.materialize(
-            all_assets, selection=selected, partition_key=partition, resources=resources,
-            instance=instance, raise_on_error=False,
+    os.environ[GAMEDATA_ENV] = str(demo / "gamedata")
+    os.environ[DATASETS_ENV] = str(demo / "datasets")
+    location = defs()
+    for step in run_plan():
+        job = location.resolve_job_def(step.job)
+        result = job.execute_in_process(
+            instance=instance, partition_key=step.partition, raise_on_error=False,
+            asset_selection=None if step.assets is None else [dg.AssetKey(list(key)) for key in step.assets],
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         )
         if not result.success:
-            print(f"demo: run {result.run_id} failed; see `import-pipeline up` for its logs")
+            print(f"demo: run {result.run_id} of {step.job} failed; see `import-pipeline up` for its logs")
             return 1
         for event in result.get_asset_materialization_events():
             meta = event.materialization.metadata

@@ -306,9 +306,10 @@ def test_assets_import_a_landed_file_with_its_sidecar(database_url: str, tmp_pat
                                                      "message": "Q1", "author": "ops"}))
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(dataset_files.name, ["q1.csv"])
-    result = dg.materialize([staged_rows, commits, dataset_search, commit_rows_resolve], partition_key="q1.csv",
+    result = dg.materialize([staged_rows, commits, commit_rows_resolve], partition_key="q1.csv",
                             instance=instance, resources=resources(database_url, landing))
     assert result.success
+    assert dg.materialize([dataset_search], instance=instance, resources=resources(database_url, landing)).success
     assert [e.passed for e in result.get_asset_check_evaluations()] == [True]
     metadata = {e.event_specific_data.materialization.asset_key.to_user_string():
                 e.event_specific_data.materialization.metadata for e in result.get_asset_materialization_events()}
@@ -328,7 +329,7 @@ def test_an_oversize_file_fails_the_run_with_one_line(database_url: str, tmp_pat
     instance.add_dynamic_partitions(dataset_files.name, ["huge.csv"])
     res = {"postgres": PostgresResource(url=database_url),
            "dataset_files_folder": DatasetFiles(landing_dir=str(landing), max_bytes=50)}
-    result = dg.materialize([staged_rows, commits, dataset_search], partition_key="huge.csv", instance=instance,
+    result = dg.materialize([staged_rows, commits], partition_key="huge.csv", instance=instance,
                             resources=res, raise_on_error=False)
     error = result.get_step_failure_events()[0].step_failure_data.error
     assert "more than the maximum of 50" in error.message
@@ -363,11 +364,7 @@ def test_sensor_adds_partitions_and_requests_runs_for_new_stable_files_only(tmp_
     assert tick(fourth.cursor).run_requests == []
 
 
-def test_maintenance_job_refreshes_the_search_view_and_rebuilds_abandoned_indexes(
-    database_url: str, tmp_path: Path
-) -> None:
-    from import_pipeline.defs.datasets.schedules import datasets_maintenance_job
-
+def test_the_search_asset_refreshes_the_view_and_rebuilds_abandoned_indexes(database_url: str, tmp_path: Path) -> None:
     path = tmp_path / "m.csv"
     path.write_text("a\n1\n")
     with psycopg.connect(database_url) as conn:
@@ -379,7 +376,7 @@ def test_maintenance_job_refreshes_the_search_view_and_rebuilds_abandoned_indexe
                      " WHERE indexname = 'commit_rows_row_hash_idx'")
         conn.execute("DROP INDEX datasets.commit_rows_row_hash_idx")
         conn.commit()
-    result = datasets_maintenance_job.execute_in_process(resources={"postgres": PostgresResource(url=database_url)})
+    result = dg.materialize([dataset_search], resources={"postgres": PostgresResource(url=database_url)})
     assert result.success
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT name FROM datasets.dataset_search").fetchall() == [("maintained",)]

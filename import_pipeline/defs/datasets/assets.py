@@ -6,6 +6,7 @@ from import_pipeline.defs.datasets.partitions import dataset_files
 from import_pipeline.defs.datasets.resources import DatasetFiles
 from import_pipeline.defs.rejects import warn_rejects
 from import_pipeline.load.datasets import (
+    analyze,
     EmptyImport,
     FileTooLarge,
     NothingStaged,
@@ -14,6 +15,7 @@ from import_pipeline.load.datasets import (
     refresh_search,
     stage_file,
 )
+from import_pipeline.postgres.constraints import restore_abandoned
 from import_pipeline.records import Progress
 from import_pipeline.resources import PostgresResource
 from import_pipeline.sources.datasets.excel_file import UnsupportedFile
@@ -100,20 +102,36 @@ def commits(
 @dg.asset(
     key=["datasets", "dataset_search"],
     deps=[commits],
-    partitions_def=dataset_files,
     group_name=GROUP,
     kinds={"postgres"},
     op_tags=FAMILY_TAG,
+    automation_condition=dg.AutomationCondition.eager(),
 )
-def dataset_search(postgres: PostgresResource) -> dg.MaterializeResult:
-    """The search view over all datasets, refreshed concurrently (readers are not blocked)."""
+def dataset_search(context: dg.AssetExecutionContext, postgres: PostgresResource) -> dg.MaterializeResult:
+    """The search view over all datasets, refreshed concurrently (readers are not blocked)
+    after new commits and hourly. The hourly run also puts back any index or foreign key a
+    killed bulk import (of any family) left suspended, and refreshes planner statistics."""
     with postgres.connection() as conn:
+        restored = restore_abandoned(conn)
         datasets = refresh_search(conn)
-    return dg.MaterializeResult(metadata={"dagster/table_name": "datasets.dataset_search", "dagster/row_count": datasets})
+        analyze(conn)
+    if restored.indexes or restored.foreign_keys:
+        context.log.warning(restored.describe())
+    return dg.MaterializeResult(metadata={
+        "dagster/table_name": "datasets.dataset_search",
+        "dagster/row_count": datasets,
+        "restored_after_dead_import": len(restored.indexes) + len(restored.foreign_keys),
+    })
 
 
 import_job = dg.define_asset_job(
     "datasets_import_job",
-    selection=dg.AssetSelection.assets(staged_rows, commits, dataset_search),
+    selection=dg.AssetSelection.assets(staged_rows, commits),
     tags=FAMILY_TAG,
+)
+search_job = dg.define_asset_job(
+    "datasets_search_job",
+    selection=dg.AssetSelection.assets(dataset_search),
+    tags=FAMILY_TAG,
+    description="Refresh the dataset search view, ANALYZE, and put back what dead imports left suspended",
 )

@@ -71,3 +71,9 @@ class DatasetFiles(dg.ConfigurableResource):
         except ValueError as exc:
             raise dg.Failure(description=f"{told_by}: {exc}") from None
         return ImportRequest(path=path, max_bytes=self.max_bytes, **settings)
+
+
+@dg.definitions
+def datasets_resources() -> dg.Definitions:
+    """The `dataset_files_folder` resource: where dataset files land, and their size limit."""
+    return dg.Definitions(resources={"dataset_files_folder": DatasetFiles()})

@@ -71,3 +71,16 @@ def station_summary(postgres: PostgresResource, readings: TableRef) -> pd.DataFr
         [(s, len(v), sum(v) / len(v), min(v), max(v)) for s, v in sorted(stats.items())],
         columns=["station_id", "readings", "mean_c", "min_c", "max_c"],
     )
+
+
+stations_job = dg.define_asset_job(
+    "example_stations_job",
+    selection=dg.AssetSelection.assets(stations, station_summary),
+    description="The unpartitioned example assets: stations, and the summary of all readings",
+)
+readings_job = dg.define_asset_job(
+    "example_readings_job",
+    selection=dg.AssetSelection.assets(readings),
+    partitions_def=regions,
+    description="One region's readings",
+)

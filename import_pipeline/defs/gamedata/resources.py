@@ -37,3 +37,9 @@ class GamedataFiles(dg.ConfigurableResource):
             return landed_file(folder, name)
         except LandingPathError as exc:
             raise dg.Failure(description=str(exc)) from None
+
+
+@dg.definitions
+def gamedata_resources() -> dg.Definitions:
+    """The `gamedata_files` resource: where the game files land."""
+    return dg.Definitions(resources={"gamedata_files": GamedataFiles()})
