@@ -14,8 +14,10 @@ from functools import lru_cache
 import numpy as np
 import pyarrow as pa
 
+_LARGE_BINARY = pa.large_binary()
 
-def binary_array(values: Sequence[bytes], type: pa.DataType = pa.large_binary()) -> pa.Array:
+
+def binary_array(values: Sequence[bytes], type: pa.DataType = _LARGE_BINARY) -> pa.Array:
     """An Arrow array of `type` (a binary or string type, large or not) holding `values`, no nulls."""
     lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
     offsets = np.zeros(len(values) + 1, dtype=np.int64)

@@ -99,7 +99,8 @@ def command_up(args: argparse.Namespace) -> int:
     url = prepare_environment(project)
     print(f"import database: {redact(url)}")
     print(f"Dagster UI: http://{args.host}:{args.port}  (Ctrl-C stops the UI, the daemon and the embedded server)")
-    command = [sys.executable, "-m", "dagster", "dev", "-h", args.host, "-p", str(args.port), "-w", str(project / "workspace.yaml")]
+    command = [sys.executable, "-m", "dagster", "dev", "-h", args.host, "-p", str(args.port),
+               "-w", str(project / "workspace.yaml")]
     child = subprocess.Popen(command, cwd=project)
 
     def stop(signum: int, frame: object) -> None:
@@ -183,7 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     game_bench = families.add_parser("gamedata", help="item dump import: clean, same again, 1%% changed, raw COPY")
     game_bench.add_argument("--items", type=int, default=156_771)
     game_bench.add_argument("--seed", type=int, default=1)
-    data_bench = families.add_parser("datasets", help="CSV import end to end vs raw COPY of the file and of the final rows")
+    data_bench = families.add_parser(
+        "datasets", help="CSV import end to end vs raw COPY of the file and of the final rows")
     data_bench.add_argument("--rows", type=int, default=1_000_000)
     data_bench.add_argument("--cols", type=int, default=10)
     data_bench.add_argument("--repeat", type=int, default=1,

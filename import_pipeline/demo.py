@@ -19,7 +19,6 @@ import dagster as dg
 from import_pipeline.definitions import defs
 from import_pipeline.postgres.connect import home_dir
 
-
 DEMO_ITEMS = 3_000
 DEMO_NANOS = 600
 DEMO_CSV = "demo_sales.csv"

@@ -159,10 +159,8 @@ def _mapped_file(path: str, size: int | None = None) -> mmap.mmap:
 
 
 def _remove(path: str) -> None:
-    try:
+    with suppress(OSError):
         os.unlink(path)
-    except OSError:
-        pass
 
 
 def _slot_folders() -> list[str]:

@@ -29,8 +29,8 @@ CASES = [
     ("timestamp", dt.datetime(2026, 1, 2, 3, 4, 5, 678901), dt.datetime(2026, 1, 2, 3, 4, 5, 678901)),
     (
         "timestamptz",
-        dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc),
-        dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc),
+        dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
+        dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
     ),
     ("time", dt.time(23, 59, 59, 1), dt.time(23, 59, 59, 1)),
     ("interval", dt.timedelta(days=3, seconds=7), dt.timedelta(days=3, seconds=7)),
@@ -60,7 +60,8 @@ def test_copy_streams_a_generator_and_counts_rows(conn: psycopg.Connection) -> N
     create_table(conn, "public.narrow", [("a", "bigint"), ("b", "text")])
     count = copy_rows(conn, "public.narrow", ["a", "b"], ((i, str(i)) for i in range(50_000)), ["bigint", "text"])
     assert count == 50_000
-    assert conn.execute("SELECT count(*), sum(a), max(b::bigint) FROM narrow").fetchone() == (50_000, 1249975000, 49_999)
+    totals = conn.execute("SELECT count(*), sum(a), max(b::bigint) FROM narrow").fetchone()
+    assert totals == (50_000, 1249975000, 49_999)
 
 
 def test_copy_of_nothing_writes_nothing(conn: psycopg.Connection) -> None:

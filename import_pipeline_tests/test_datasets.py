@@ -18,13 +18,16 @@ import pandas as pd
 import psycopg
 import pytest
 
+import import_pipeline.load.datasets.staging as staging
 from import_pipeline.defs.datasets.assets import commits, dataset_search, staged_rows
 from import_pipeline.defs.datasets.checks import commit_rows_resolve
 from import_pipeline.defs.datasets.partitions import dataset_files
 from import_pipeline.defs.datasets.resources import DatasetFiles
 from import_pipeline.defs.datasets.sensors import datasets_landing_sensor
-import import_pipeline.load.datasets as datasets_load
-from import_pipeline.load.datasets import FileTooLarge, ImportRequest, commit_import, stage_file
+from import_pipeline.load.datasets.commit import EmptyImport, commit_import
+from import_pipeline.load.datasets.request import FileTooLarge, ImportRequest
+from import_pipeline.load.datasets.staging import stage_file
+from import_pipeline.load.datasets.state import UnknownBaseRef
 from import_pipeline.records import Reject
 from import_pipeline.resources import PostgresResource
 from import_pipeline.sources.datasets.csv_file import detect_format, read_csv
@@ -116,7 +119,8 @@ def test_excel_round_trips_every_sheet_with_types(conn: psycopg.Connection, tmp_
     path = tmp_path / "book.xlsx"
     write_workbook(path)
     run_import(conn, path, "book")
-    expected = {name: pandas_records(frame) for name, frame in pd.read_excel(path, sheet_name=None, dtype=object).items()}
+    sheets = pd.read_excel(path, sheet_name=None, dtype=object)
+    expected = {name: pandas_records(frame) for name, frame in sheets.items()}
     got = imported(conn, "book")
     assert got == expected
     assert got["Sales"][0]["sku"] == "007" and got["Sales"][0]["qty"] == 3 and got["Sales"][0]["double"] == 6
@@ -205,7 +209,8 @@ KILLED_STAGING = """
 import sys
 from pathlib import Path
 import psycopg
-from import_pipeline.load.datasets import ImportRequest, stage_file
+from import_pipeline.load.datasets.request import ImportRequest
+from import_pipeline.load.datasets.staging import stage_file
 if __name__ == "__main__":
     with psycopg.connect(sys.argv[1]) as conn:
         stage_file(conn, ImportRequest(path=Path(sys.argv[2]), dataset="resumed"), batch_rows=2000)
@@ -295,7 +300,8 @@ def test_concurrent_imports_into_one_dataset_serialize_on_the_ref(database_url: 
 
 
 def resources(database_url: str, landing: Path) -> dict:
-    return {"postgres": PostgresResource(url=database_url), "dataset_files_folder": DatasetFiles(landing_dir=str(landing))}
+    return {"postgres": PostgresResource(url=database_url),
+            "dataset_files_folder": DatasetFiles(landing_dir=str(landing))}
 
 
 def test_assets_import_a_landed_file_with_its_sidecar(database_url: str, tmp_path: Path) -> None:
@@ -403,7 +409,7 @@ def test_csv_reads_the_same_whatever_the_block_size(tmp_path: Path, block_bytes:
 def test_a_large_import_builds_the_row_hash_index_after_staging(
     conn: psycopg.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(datasets_load, "BULK_MIN_ROWS", 100)
+    monkeypatch.setattr(staging, "BULK_MIN_ROWS", 100)
     big, small = tmp_path / "big.csv", tmp_path / "small.csv"
     big.write_text("n,sq\n" + "".join(f"{n},{n * n}\n" for n in range(1, 1001)))
     small.write_text("n,sq\n" + "".join(f"{n},{n * n}\n" for n in range(1, 151)))
@@ -441,7 +447,7 @@ def test_a_file_parsed_in_a_child_process_imports_what_parsing_in_process_import
         return staged.rows, staged.rejects, commit.reject_count, rows
 
     in_process = imported("in process")
-    monkeypatch.setattr(datasets_load, "CHILD_PROCESS_MIN_BYTES", 0)
+    monkeypatch.setattr(staging, "CHILD_PROCESS_MIN_BYTES", 0)
     in_child = imported("in a child process")
     assert in_child == in_process
     assert in_child[:3] == (20_000, 1, 1)
@@ -508,7 +514,7 @@ def test_an_empty_file_does_not_empty_the_dataset_unless_allowed(conn: psycopg.C
     run_import(conn, full, "kept")
     empty = tmp_path / "empty.csv"
     empty.write_text(content)
-    with pytest.raises(datasets_load.EmptyImport, match="empty.csv holds no rows"):
+    with pytest.raises(EmptyImport, match="empty.csv holds no rows"):
         run_import(conn, empty, "kept")
     conn.rollback()
     assert conn.execute("SELECT count(*) FROM datasets.imports").fetchone()[0] == 0  # nothing half done left
@@ -564,7 +570,7 @@ def test_a_new_ref_branches_from_main_or_the_base_ref_named(conn: psycopg.Connec
     assert topic.parent_commit_id == feature.commit_id
     assert imported(conn, "branched", "topic")["primary"] == [{"n": "1"}, {"n": "2"}, {"n": "3"}, {"n": "4"}]
     assert imported(conn, "branched")["primary"] == [{"n": "1"}, {"n": "2"}]  # main did not move
-    with pytest.raises(datasets_load.UnknownBaseRef, match="base_ref 'nope' does not exist"):
+    with pytest.raises(UnknownBaseRef, match="base_ref 'nope' does not exist"):
         run_import(conn, third, "branched", ref="other", base_ref="nope")
 
 

@@ -13,11 +13,13 @@ import pytest
 
 import import_pipeline.sources.datasets.csv_columns as csv_columns
 from import_pipeline.arrow_buffers import binary_array, binary_scalar, int64_array, integers_of
-from import_pipeline.load.datasets import ImportRequest, commit_import, stage_file
+from import_pipeline.load.datasets.commit import commit_import
+from import_pipeline.load.datasets.request import ImportRequest
+from import_pipeline.load.datasets.staging import stage_file
 from import_pipeline.sources.datasets.batches import RowBatch, hashed_batches
+from import_pipeline.sources.datasets.canonical_columns import canonical_json_of_texts
 from import_pipeline.sources.datasets.csv_columns import ColumnReader
 from import_pipeline.sources.datasets.csv_file import CsvFormat, detect_format, read_csv
-from import_pipeline.sources.datasets.canonical_columns import canonical_json_of_texts
 from import_pipeline.sources.datasets.table import canonical_json
 
 # Every character canonical JSON escapes, and some it must not.
@@ -32,7 +34,7 @@ def random_text(rng: random.Random, longest: int = 8) -> str:
 def test_canonical_json_of_texts_is_canonical_json_byte_for_byte() -> None:
     rng = random.Random(7)
     keys = sorted(["id", 'say "hi"', "back\\slash", "é", "Unnamed: 3", "select", "tab\there"])
-    null_share = {key: share for key, share in zip(keys, [0.0, 0.2, 0.0, 1.0, 0.5, 0.0, 0.05])}
+    null_share = {key: share for key, share in zip(keys, [0.0, 0.2, 0.0, 1.0, 0.5, 0.0, 0.05], strict=False)}
     rows = [{key: None if rng.random() < null_share[key] else random_text(rng) for key in keys} for _ in range(3000)]
     columns = [pa.array([row[key] for row in rows], type=pa.string()) for key in keys]
     assert canonical_json_of_texts(keys, columns).to_pylist() == [canonical_json(row) for row in rows]
@@ -138,8 +140,8 @@ def test_the_column_reader_stops_before_the_first_block_it_cannot_read_exactly(t
     fmt = detect_format(path, encoding=DECLARED_ENCODING.get(name))
     reader = ColumnReader.open(path, fmt)
     assert reader is not None
-    rows = [dict(zip(batch.keys, values)) for batch in reader.batches()
-            for values in zip(*(column.to_pylist() for column in batch.columns))]
+    rows = [dict(zip(batch.keys, values, strict=False)) for batch in reader.batches()
+            for values in zip(*(column.to_pylist() for column in batch.columns), strict=False)]
     assert STOPS[name] in reader.stopped
     assert 100 < len(rows) < 900  # clean blocks were read before the stop
     exact = [record for record in read_csv(path, fmt) if type(record) is dict]
@@ -161,7 +163,7 @@ def test_on_malformed_quoting_the_column_reader_stops_or_reads_exactly_what_read
         if reader is None:
             continue
         rows = [list(values) for batch in reader.batches()
-                for values in zip(*(column.to_pylist() for column in batch.columns))]
+                for values in zip(*(column.to_pylist() for column in batch.columns), strict=False)]
         if reader.stopped is None:
             read_exactly += 1
             exact = [[record[key] for key in sorted(record)] for record in read_csv(path, fmt) if type(record) is dict]
@@ -211,9 +213,10 @@ def test_encoding_batches_imports_no_database_driver_excel_reader_or_pandas(tmp_
         (tmp_path / f"{name}.csv").write_bytes(FILES[name])
     script = (
         "import sys; from pathlib import Path\n"
-        "from import_pipeline.load.dataset_batches import encoded_batches\n"
+        "from import_pipeline.load.datasets.encoded import encoded_batches\n"
         f"for name in ('clean', 'wrong_width'):\n"
-        f"    batches = list(encoded_batches('0' * 32, path=Path({str(tmp_path)!r}) / f'{{name}}.csv', batch_rows=100))\n"
+        f"    path = Path({str(tmp_path)!r}) / f'{{name}}.csv'\n"
+        "    batches = list(encoded_batches('0' * 32, path=path, batch_rows=100))\n"
         "    assert sum(b.rows for b in batches) > 0\n"
         "print(sorted(m for m in ('psycopg', 'openpyxl', 'pandas') if m in sys.modules))\n"
     )

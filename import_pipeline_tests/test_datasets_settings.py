@@ -7,7 +7,7 @@ import dagster as dg
 import pytest
 
 from import_pipeline.defs.datasets.resources import DatasetFiles
-from import_pipeline.load.datasets import ImportRequest
+from import_pipeline.load.datasets.request import ImportRequest
 
 
 @pytest.fixture

@@ -29,7 +29,8 @@ def docs(conn: psycopg.Connection) -> str:
 
 def test_merge_counts_and_leaves_unchanged_rows_alone(conn: psycopg.Connection, docs: str) -> None:
     cols = ["key", "body", "hash"]
-    first = merge_rows(conn, docs, cols, [("a", "1", "h1"), ("b", "2", "h2"), ("c", "3", "h3")], ["key"], hash_column="hash")
+    rows = [("a", "1", "h1"), ("b", "2", "h2"), ("c", "3", "h3")]
+    first = merge_rows(conn, docs, cols, rows, ["key"], hash_column="hash")
     conn.commit()
     assert first == MergeResult(inserted=3, updated=0, unchanged=0)
     before = row_versions(conn, docs)
@@ -139,16 +140,13 @@ def test_suspension_drops_secondary_indexes_and_restores_them_exactly(conn: psyc
 
 def test_suspension_restores_indexes_after_an_exception(conn: psycopg.Connection, indexed: str) -> None:
     before = all_index_definitions(conn)
-    with pytest.raises(psycopg.errors.UniqueViolation):
-        with suspended_indexes(conn, indexed):
-            with conn.transaction():
-                conn.execute("INSERT INTO indexed VALUES (1, 'a', 1)")
-                conn.execute("INSERT INTO indexed VALUES (1, 'b', 1)")  # violates the primary key
+    with pytest.raises(psycopg.errors.UniqueViolation), suspended_indexes(conn, indexed), conn.transaction():
+        conn.execute("INSERT INTO indexed VALUES (1, 'a', 1)")
+        conn.execute("INSERT INTO indexed VALUES (1, 'b', 1)")  # violates the primary key
     conn.rollback()
     assert all_index_definitions(conn) == before
-    with pytest.raises(RuntimeError, match="load failed"):
-        with suspended_indexes(conn, indexed):
-            raise RuntimeError("load failed")
+    with pytest.raises(RuntimeError, match="load failed"), suspended_indexes(conn, indexed):
+        raise RuntimeError("load failed")
     assert all_index_definitions(conn) == before
 
 
@@ -167,7 +165,8 @@ def test_indexes_of_a_killed_load_are_restored_from_the_record(conn: psycopg.Con
 def test_interning_returns_stable_ids_in_bulk(conn: psycopg.Connection) -> None:
     conn.execute("CREATE TABLE stat_values (id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
                  " stat integer NOT NULL, value integer NOT NULL, UNIQUE (stat, value))")
-    first = intern_rows(conn, "public.stat_values", ["stat", "value"], [(54, 200), (76, 1), (54, 200), (0, -2147483648)])
+    keys = [(54, 200), (76, 1), (54, 200), (0, -2147483648)]
+    first = intern_rows(conn, "public.stat_values", ["stat", "value"], keys)
     assert set(first) == {(54, 200), (76, 1), (0, -2147483648)}
     second = intern_rows(conn, "public.stat_values", ["stat", "value"], [(76, 1), (999, 5), (54, 200)])
     assert second[(76, 1)] == first[(76, 1)] and second[(54, 200)] == first[(54, 200)]

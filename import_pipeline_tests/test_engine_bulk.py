@@ -63,8 +63,8 @@ def test_a_violation_no_rule_repairs_fails_and_stays_recorded(conn: psycopg.Conn
     make_tables(conn)
     conn.execute("CREATE TABLE strict_child (parent_id integer REFERENCES parent)")
     conn.commit()
-    with pytest.raises(ForeignKeyBlocked, match="strict_child_parent_id_fkey of public.strict_child cannot be restored"):
-        with bulk_load_mode(conn, ["public.strict_child"]):
+    message = "strict_child_parent_id_fkey of public.strict_child cannot be restored"
+    with pytest.raises(ForeignKeyBlocked, match=message), bulk_load_mode(conn, ["public.strict_child"]):
             conn.execute("INSERT INTO strict_child VALUES (99)")
             conn.commit()
     conn.rollback()

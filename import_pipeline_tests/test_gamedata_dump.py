@@ -148,7 +148,7 @@ def test_records_no_database_can_hold_are_rejected_one_by_one(tmp_path: Path) ->
     bad_at = bad_byte.index(b"\xff")
     assert reasons[4] == f"bytes that are not UTF-8 at byte {bad_at}"
     assert len(rejects) == 5
-    for reject, element in zip(rejects, elements[1:5]):
+    for reject, element in zip(rejects, elements[1:5], strict=False):
         assert reject.offset == data.index(element.encode())
 
 

@@ -137,7 +137,8 @@ def test_spot_checks_against_the_json(conn: psycopg.Connection) -> None:
         " WHERE s.item_id = %s", (item_id,)).fetchall()
     assert Counter(stored) == Counter((s["Stat"], s["RawValue"]) for s in doc["StatValues"])
     attack = conn.execute(
-        "SELECT v.stat, v.value FROM gamedata.items i JOIN gamedata.attack_defense_attack a ON a.attack_defense_id = i.atkdef_id"
+        "SELECT v.stat, v.value FROM gamedata.items i"
+        " JOIN gamedata.attack_defense_attack a ON a.attack_defense_id = i.atkdef_id"
         " JOIN gamedata.stat_values v ON v.id = a.stat_value_id WHERE i.id = %s", (item_id,)).fetchall()
     assert attack == [(s["Stat"], s["RawValue"]) for s in doc["AttackDefenseData"]["Attack"]]
 
@@ -159,12 +160,13 @@ def test_spot_checks_against_the_json(conn: psycopg.Connection) -> None:
         "SELECT sd.event, s.id, s.target, s.tick_count, s.tick_interval, s.spell_id, s.spell_format, s.spell_params"
         " FROM gamedata.items i JOIN gamedata.item_spell_data isd ON isd.item_id = i.id"
         " JOIN gamedata.spell_data sd ON sd.id = isd.spell_data_id"
-        " JOIN gamedata.spell_data_spells sds ON sds.spell_data_id = sd.id JOIN gamedata.spells s ON s.id = sds.spell_id"
+        " JOIN gamedata.spell_data_spells sds ON sds.spell_data_id = sd.id"
+        " JOIN gamedata.spells s ON s.id = sds.spell_id"
         " WHERE i.aoid = %s AND NOT i.is_nano ORDER BY sd.id, sds.order_index", (doc["AOID"],)).fetchall()
     expected_spells = [(sd["Event"], s) for sd in doc["SpellData"] for s in sd["Items"]]
     assert len(spells) == len(expected_spells)
     for (event, spell_row_id, target, ticks, interval, spell_id, spell_format, params), (ev, spell) in zip(
-        spells, expected_spells
+        spells, expected_spells, strict=False
     ):
         assert (event, target, ticks, interval, spell_id, spell_format) == (
             ev, spell["Target"], spell["TickCount"], spell["TickInterval"], spell["SpellID"], spell["SpellFormat"])
@@ -185,7 +187,9 @@ def test_reimporting_the_same_dump_changes_nothing(conn: psycopg.Connection) -> 
     assert snapshot(conn) == before
 
 
-def test_changed_dump_rewrites_only_what_changed_and_leaves_no_orphans(conn: psycopg.Connection, tmp_path: Path) -> None:
+def test_changed_dump_rewrites_only_what_changed_and_leaves_no_orphans(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
     docs = documents()
     import_dump(conn, SAMPLE, "items")
     ids_before = dict(conn.execute("SELECT aoid, id FROM gamedata.items").fetchall())
@@ -261,7 +265,8 @@ def test_identity_sequences_continue_after_client_side_ids(conn: psycopg.Connect
     import_dump(conn, SAMPLE, "items")
     for table in ID_TABLES:
         top = conn.execute(f"SELECT max(id) FROM gamedata.{table}").fetchone()[0] or 0
-        assert conn.execute(f"SELECT nextval(pg_get_serial_sequence('gamedata.{table}', 'id'))").fetchone()[0] == top + 1
+        following = conn.execute(f"SELECT nextval(pg_get_serial_sequence('gamedata.{table}', 'id'))").fetchone()
+        assert following[0] == top + 1
 
 
 def test_bad_records_are_rejected_with_offset_and_reason_and_the_rest_imports(
@@ -346,7 +351,8 @@ def test_text_with_nul_characters_is_rejected_not_fatal(conn: psycopg.Connection
     path = write(tmp_path / "items.json", docs)
     result = import_dump(conn, path, "items")
     assert result.items_new == 4
-    assert [r.reason for r in result.rejects] == ["text contains a NUL character (\\u0000), which PostgreSQL cannot store"]
+    assert [r.reason for r in result.rejects] == [
+        "text contains a NUL character (\\u0000), which PostgreSQL cannot store"]
 
 
 def test_records_no_database_can_hold_are_stored_as_rejects_and_the_rest_imports(
@@ -364,7 +370,8 @@ def test_records_no_database_can_hold_are_stored_as_rejects_and_the_rest_imports
     result = import_dump(conn, path, "items")
     assert result.items_new == 2
     assert table_counts(conn) == expected_counts([docs[0], docs[5]])
-    stored = conn.execute("SELECT byte_offset, reason, raw FROM import_pipeline.rejects ORDER BY byte_offset").fetchall()
+    stored = conn.execute(
+        "SELECT byte_offset, reason, raw FROM import_pipeline.rejects ORDER BY byte_offset").fetchall()
     assert [offset for offset, _, _ in stored] == [path.read_bytes().index(part) for part in parts[1:5]]
     assert "surrogate" in stored[0][1] and "NaN" in stored[1][1] and "not UTF-8" in stored[2][1]
     assert "S\\xf8ren" in stored[2][2]  # the undecodable byte is kept, visibly, not replaced
@@ -444,12 +451,11 @@ def test_a_foreign_key_that_cannot_be_repaired_is_reported_in_one_line(conn: psy
     import_dump(conn, SAMPLE, "items")
     message = ("foreign key item_stats_stat_value_id_fkey of gamedata.item_stats cannot be restored: "
                "1 rows refer to missing rows of gamedata.stat_values")
-    with pytest.raises(ForeignKeyBlocked, match=message):
-        with suspended_foreign_keys(conn, ["gamedata.item_stats"]):
-            with psycopg.connect(conn.info.dsn, password=conn.info.password) as other:
-                assert restore_abandoned(other).foreign_keys == []  # a live process holds the suspension
-            conn.execute("INSERT INTO gamedata.item_stats (item_id, stat_value_id) SELECT min(id), -5 FROM gamedata.items")
-            conn.commit()
+    with pytest.raises(ForeignKeyBlocked, match=message), suspended_foreign_keys(conn, ["gamedata.item_stats"]):
+        with psycopg.connect(conn.info.dsn, password=conn.info.password) as other:
+            assert restore_abandoned(other).foreign_keys == []  # a live process holds the suspension
+        conn.execute("INSERT INTO gamedata.item_stats (item_id, stat_value_id) SELECT min(id), -5 FROM gamedata.items")
+        conn.commit()
     assert [o for o in suspended_objects(conn, "gamedata") if "item_stats" in o] == [
         "suspended foreign key item_stats_item_id_fkey of gamedata.item_stats",
         "suspended foreign key item_stats_stat_value_id_fkey of gamedata.item_stats"]

@@ -10,6 +10,8 @@ from import_pipeline.io_manager import PostgresBulkIOManager
 from import_pipeline.records import Reject, RowStream
 from import_pipeline.resources import PostgresResource
 
+READINGS = "SELECT station_id, observed_at, temperature_c FROM example.readings ORDER BY 1, 2"
+
 ALL = [assets.stations, assets.readings, assets.station_summary]
 
 
@@ -53,12 +55,12 @@ def test_example_family_end_to_end(resources: dict, database_url: str) -> None:
 def test_rematerializing_changes_nothing(resources: dict, database_url: str) -> None:
     materialize_all(resources)
     with psycopg.connect(database_url) as conn:
-        before = conn.execute("SELECT station_id, observed_at, temperature_c FROM example.readings ORDER BY 1, 2").fetchall()
+        before = conn.execute(READINGS).fetchall()
     stations, north, *_ = materialize_all(resources)
     assert metadata_of(stations, ["example", "stations"])["rows_unchanged"] == 6
     assert metadata_of(north, ["example", "readings"])["rows_deleted"] == 96
     with psycopg.connect(database_url) as conn:
-        after = conn.execute("SELECT station_id, observed_at, temperature_c FROM example.readings ORDER BY 1, 2").fetchall()
+        after = conn.execute(READINGS).fetchall()
     assert after == before
 
 

@@ -2,9 +2,9 @@
 when the consumer is done with it, and no slot file outlives an iteration."""
 
 import glob
+import multiprocessing
 import os
 import pickle
-import multiprocessing
 import signal
 import subprocess
 import sys
@@ -30,7 +30,8 @@ def sized_values(sizes: list[int], fail_at: int | None = None) -> Iterator[dict]
 
 
 def slot_files() -> set[str]:
-    return {path for folder in parallel._slot_folders() for path in glob.glob(os.path.join(folder, "import_pipeline-*"))}
+    folders = parallel._slot_folders()
+    return {path for folder in folders for path in glob.glob(os.path.join(folder, "import_pipeline-*"))}
 
 
 def test_memoryviews_arrive_through_shared_memory_and_stay_intact_while_in_use() -> None:

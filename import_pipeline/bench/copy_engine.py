@@ -47,7 +47,7 @@ def run(url: str, rows: int, repeat: int = 2) -> list[Timing]:
     """Run the copy benchmark against `url`, print the table and return the timings."""
     table = f"{SCHEMA}.narrow"
     keyed = f"{SCHEMA}.narrow_keyed"
-    columns = list(zip(COLUMNS, TYPES))
+    columns = list(zip(COLUMNS, TYPES, strict=False))
     with psycopg.connect(url, autocommit=True) as conn, tempfile.TemporaryDirectory() as scratch:
         create_schema(conn, SCHEMA, replace=True)
         text_path = os.path.join(scratch, "narrow.copy")

@@ -29,9 +29,11 @@ import psycopg
 from psycopg import sql
 
 from import_pipeline.bench.report import child_peak_rss_mb, peak_rss_mb, scratch_database
-from import_pipeline.load.datasets import ImportRequest, commit_import, stage_file
+from import_pipeline.load.datasets.commit import commit_import
+from import_pipeline.load.datasets.request import ImportRequest
+from import_pipeline.load.datasets.staging import stage_file
 
-WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
+WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda", "mu"]
 
 
 def write_csv(path: Path, rows: int, cols: int, seed: int = 1) -> int:

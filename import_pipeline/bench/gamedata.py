@@ -113,7 +113,8 @@ def run(server_url: str, items: int, seed: int = 1) -> None:
         dump = write_dump(scratch / "items.json", records(items, nano=False, seed=seed))
         changed_dump = write_dump(scratch / "items_changed.json",
                                   changed(records(items, nano=False, seed=seed), CHANGED_FRACTION, seed))
-        print(f"  {dump.path.name}: {dump.bytes / 1e6:,.1f} MB; {changed_dump.path.name}: {changed_dump.bytes / 1e6:,.1f} MB")
+        print(f"  {dump.path.name}: {dump.bytes / 1e6:,.1f} MB; "
+              f"{changed_dump.path.name}: {changed_dump.bytes / 1e6:,.1f} MB")
         with scratch_database(server_url) as url:
             _measure(url, dump.path, changed_dump.path, scratch, items)
 
@@ -139,5 +140,6 @@ def _measure(url: str, dump: Path, changed_dump: Path, scratch: Path, items: int
     print(f"\nraw COPY of the final rows into unindexed tables: {rows:,} rows in {seconds:.2f} s "
           f"= {rows / seconds:,.0f} rows/s, {items / seconds:,.0f} items/s")
     for table, (count, table_seconds) in per_table.items():
-        print(f"  {table:<24} {count:>11,} {table_seconds:>8.2f} {count / table_seconds if table_seconds else 0:>11,.0f}")
+        rate = count / table_seconds if table_seconds else 0
+        print(f"  {table:<24} {count:>11,} {table_seconds:>8.2f} {rate:>11,.0f}")
     print(f"\npeak RSS: this process {peak_rss_mb():,.0f} MiB, parsing child {child_peak_rss_mb():,.0f} MiB")

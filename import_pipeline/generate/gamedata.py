@@ -31,11 +31,12 @@ OTHER_STATS = (2, 4, 26, 1, 211, 352, 3, 688, 250, 501, 426, 427, 41, 212, 294, 
 SPELL_EVENTS = (0, 0, 0, 14, 14, 10, 3)
 ACTIONS = (3, 3, 3, 6, 5)
 OPERATORS = (2, 2, 2, 2, 4, 4, 4, 0, 36, 99, 107, 18)
-WORDS = (
-    "Ammo Nano Crystal Implant Armor Rifle Pistol Symbiant Ocular Thigh Boots Sleeves Energy Beam "
-    "Flamethrower Ammunition Advanced Basic Superior Ancient Infused Shielding Combat Healing Reflect "
-    "Matter Creation Psychological Modifications Sensory Improvement Time Space Biological Metamorphosis"
-).split()
+WORDS = [
+    "Ammo", "Nano", "Crystal", "Implant", "Armor", "Rifle", "Pistol", "Symbiant", "Ocular", "Thigh", "Boots",
+    "Sleeves", "Energy", "Beam", "Flamethrower", "Ammunition", "Advanced", "Basic", "Superior", "Ancient", "Infused",
+    "Shielding", "Combat", "Healing", "Reflect", "Matter", "Creation", "Psychological", "Modifications", "Sensory",
+    "Improvement", "Time", "Space", "Biological", "Metamorphosis",
+]
 SENTENCE = (
     "This {a} was made by the {b} corporation for use by {c} in the field. It requires {d} training "
     "and should be kept away from {e} sources. "
@@ -84,7 +85,8 @@ def _description(rng: random.Random, sentences: int) -> str:
 
 def _spell(rng: random.Random, pools: _Pools) -> dict[str, Any]:
     common = {"Version": 0, "Patch": None,
-              "Criteria": [pools.criteria[pools.skewed(rng, CRITERIA_POOL)] for _ in range(rng.choice((0, 0, 0, 1, 2)))],
+              "Criteria": [pools.criteria[pools.skewed(rng, CRITERIA_POOL)]
+                           for _ in range(rng.choice((0, 0, 0, 1, 2)))],
               "Target": rng.choice((1, 2, 3)), "TickCount": rng.choice((1, 1, 1, 5, 10)),
               "TickInterval": rng.choice((0, 0, 100, 400)), "Unknown2": 9, "SpellID": rng.randint(53_000, 53_300)}
     shape = rng.random()
@@ -222,8 +224,8 @@ def write_perks(path: Path, aoids: list[int], seed: int = 1) -> int:
     for n, aoid in enumerate(aoids):
         values.append([
             aoid, PERK_SERIES[n // 10 % len(PERK_SERIES)], n % 10 + 1, rng.choice(("SL", "SL", "AI", "LE")),
-            rng.sample(PROFESSION_NAMES, rng.choice((0, 1, 1, 2, 3))), rng.sample(("Solitus", "Opifex", "Nanomage", "Atrox"),
-                                                                       rng.choice((0, 0, 0, 1))),
+            rng.sample(PROFESSION_NAMES, rng.choice((0, 1, 1, 2, 3))),
+            rng.sample(("Solitus", "Opifex", "Nanomage", "Atrox"), rng.choice((0, 0, 0, 1))),
             10 * (n % 10 + 1), rng.choice((None, None, str(n % 30))),
         ])
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -236,7 +238,8 @@ def write_symbiants(path: Path, aoids: list[int], seed: int = 1) -> int:
     """Write a `symbiants.csv` (no header, as the real one) dropping the items `aoids`; return its line count."""
     rng = random.Random(f"{seed}:symbiants")
     bosses = [(f"Boss {n}", rng.choice(("Scheol Upper", "Adonis Abyss", "Penumbra Forest")), f"Incarnator {n}",
-               rng.choice(("Eremites", "Cultists", "Redeemed")), rng.randint(100, 250)) for n in range(max(1, len(aoids) // 6))]
+               rng.choice(("Eremites", "Cultists", "Redeemed")), rng.randint(100, 250))
+              for n in range(max(1, len(aoids) // 6))]
     lines = []
     for aoid in aoids:
         boss, playfield, location, family, level = rng.choice(bosses)

@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import warnings
+from contextlib import suppress
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -94,10 +95,9 @@ def ensure_database(server_url: str, dbname: str) -> None:
     with psycopg.connect(server_url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
         if not exists:
-            try:
+            # Another process may create it between our check and our CREATE.
+            with suppress(psycopg.errors.DuplicateDatabase):
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-            except psycopg.errors.DuplicateDatabase:
-                pass  # another process created it between our check and our CREATE
 
 
 def drop_database(server_url: str, dbname: str) -> None:

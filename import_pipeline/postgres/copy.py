@@ -49,13 +49,12 @@ def copy_rows(
         sql.SQL(" (FORMAT BINARY)") if binary else sql.SQL(""),
     )
     count = 0
-    with conn.cursor() as cur:
-        with cur.copy(statement, writer=LibpqWriter(cur, flush_threshold=FLUSH_BYTES)) as copy:
-            if binary:
-                copy.set_types(list(types))
-            write_row = copy.write_row
-            for count, row in enumerate(rows, 1):
-                write_row(row)
+    with conn.cursor() as cur, cur.copy(statement, writer=LibpqWriter(cur, flush_threshold=FLUSH_BYTES)) as copy:
+        if binary:
+            copy.set_types(list(types))
+        write_row = copy.write_row
+        for count, row in enumerate(rows, 1):  # noqa: B007 (the last count is the result)
+            write_row(row)
     return count
 
 

@@ -2,18 +2,25 @@
 
 A file holds one or more statements, each introduced by a `-- name: <name>` line (the
 convention of yesql and aiosql). Statements take `%(param)s` placeholders; identifiers
-are written out in the file, never formatted in.
+are written out in the file, never formatted in. `fetch_row` and `fetch_rows` return a
+statement's rows as instances of a dataclass named after what they are.
 """
 
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from collections.abc import Mapping
+from functools import cache
+from typing import Any, TypeVar
 
+import psycopg
 from psycopg import sql
+from psycopg.abc import Query
+from psycopg.rows import class_row
 
 from import_pipeline.postgres.migrate import sql_dir
 
+Row = TypeVar("Row")
 _NAME_LINE = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
 
 
@@ -21,14 +28,14 @@ class UnknownStatement(KeyError):
     """No statement of that name in the family's folder."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def family_statements(family: str) -> dict[str, sql.SQL]:
     """Every named statement of `sql/<family>/`, by name. Raises ValueError on a repeated name."""
     found: dict[str, sql.SQL] = {}
     for path in sorted((sql_dir() / family).glob("*.sql")):
         text = path.read_text(encoding="utf-8")
         parts = _NAME_LINE.split(text)
-        for name, body in zip(parts[1::2], parts[2::2]):
+        for name, body in zip(parts[1::2], parts[2::2], strict=False):
             if name in found:
                 raise ValueError(f"statement {name!r} is defined twice in sql/{family}/")
             found[name] = sql.SQL(body.strip().rstrip(";"))
@@ -41,3 +48,27 @@ def statement(family: str, name: str) -> sql.SQL:
         return family_statements(family)[name]
     except KeyError:
         raise UnknownStatement(f"no statement {name!r} in sql/{family}/") from None
+
+
+def fetch_row(conn: psycopg.Connection[Any], family: str, name: str, row_type: type[Row],
+              params: Mapping[str, Any] | None = None) -> Row | None:
+    """Run statement `name` of `sql/<family>/` and return its first row as a `row_type`
+    (a dataclass whose fields are the statement's column names), or None when it returns none."""
+    cursor = conn.cursor(row_factory=class_row(row_type))
+    return cursor.execute(statement(family, name), params).fetchone()
+
+
+def fetch_rows(conn: psycopg.Connection[Any], family: str, name: str, row_type: type[Row],
+               params: Mapping[str, Any] | None = None) -> list[Row]:
+    """Run statement `name` of `sql/<family>/` and return its rows as `row_type`s."""
+    cursor = conn.cursor(row_factory=class_row(row_type))
+    return cursor.execute(statement(family, name), params).fetchall()
+
+
+def fetch_value(conn: psycopg.Connection[Any], query: Query, params: Any = None) -> Any:
+    """The first column of the one row `query` returns (a count, an aggregate); `LookupError`
+    when it returns no row."""
+    row = conn.execute(query, params).fetchone()
+    if row is None:
+        raise LookupError(f"expected a row from {query!r}")
+    return row[0]

@@ -9,7 +9,7 @@ WHERE d.name = %(dataset)s;
 
 -- name: row_offsets
 -- Per table, the last row number of a commit: appended rows are numbered after it.
-SELECT coalesce(jsonb_object_agg(table_key, last_row), '{}')
+SELECT coalesce(jsonb_object_agg(table_key, last_row), '{}') AS row_offsets
 FROM (SELECT substring(logical_row_id FROM '^(.*):[0-9]+$') AS table_key,
              max(substring(logical_row_id FROM ':([0-9]+)$')::bigint) AS last_row
       FROM datasets.commit_rows WHERE commit_id = %(commit_id)s GROUP BY 1) t;
@@ -22,7 +22,8 @@ VALUES (%(import_id)s, %(commit_id)s, %(parent)s, %(row_offsets)s, %(dataset)s, 
 ON CONFLICT (import_id) DO NOTHING;
 
 -- name: import_state
-SELECT staged_rows, staged_batches, rejects, staged_at IS NOT NULL, commit_id, parent_commit_id, row_offsets
+SELECT staged_rows, staged_batches, rejects, staged_at IS NOT NULL AS staged, commit_id, parent_commit_id,
+       row_offsets
 FROM datasets.imports WHERE import_id = %(import_id)s;
 
 -- name: commit_rows_estimate

@@ -5,16 +5,11 @@ import dagster as dg
 from import_pipeline.defs.datasets.partitions import dataset_files
 from import_pipeline.defs.datasets.resources import DatasetFiles
 from import_pipeline.defs.rejects import warn_rejects
-from import_pipeline.load.datasets import (
-    analyze,
-    EmptyImport,
-    FileTooLarge,
-    NothingStaged,
-    UnknownBaseRef,
-    commit_import,
-    refresh_search,
-    stage_file,
-)
+from import_pipeline.load.datasets.commit import EmptyImport, NothingStaged, commit_import
+from import_pipeline.load.datasets.maintenance import analyze, refresh_search
+from import_pipeline.load.datasets.request import FileTooLarge
+from import_pipeline.load.datasets.staging import stage_file
+from import_pipeline.load.datasets.state import UnknownBaseRef
 from import_pipeline.postgres.constraints import restore_abandoned
 from import_pipeline.records import Progress
 from import_pipeline.resources import PostgresResource
@@ -44,7 +39,7 @@ def staged_rows(
     try:
         with postgres.connection() as conn:
             result = stage_file(conn, request, run_id=context.run.run_id, partition_key=context.partition_key,
-                                progress=report)
+                                progress=report, second_connection=postgres.connection)
     except (FileTooLarge, UnsupportedFile, UnknownBaseRef) as exc:
         raise dg.Failure(description=str(exc)) from None
     warn_rejects(context.log, request.path.name, result.rejects, result.first_rejects)

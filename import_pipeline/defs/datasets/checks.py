@@ -3,7 +3,7 @@
 import dagster as dg
 
 from import_pipeline.defs.datasets.assets import commits
-from import_pipeline.load.datasets import unresolved_commit_rows
+from import_pipeline.load.datasets.maintenance import unresolved_commit_rows
 from import_pipeline.resources import PostgresResource
 
 

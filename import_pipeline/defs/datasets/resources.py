@@ -7,9 +7,9 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from import_pipeline.load.datasets import DEFAULT_MAX_BYTES, ImportRequest
 from import_pipeline.defs.landing import landing_folder
 from import_pipeline.landing import LandingPathError, is_landed_file, landed_file, landed_name_problem
+from import_pipeline.load.datasets.request import DEFAULT_MAX_BYTES, ImportRequest
 from import_pipeline.sources.datasets.settings import validated_settings
 
 LANDING_ENV = "IMPORT_PIPELINE_DATASETS_DIR"

@@ -21,7 +21,7 @@ STATIONS = [
     ("E2", "Christiansø", "east", 20),
 ]
 HOURS = 48
-START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
 @dg.asset(

@@ -7,9 +7,9 @@ from import_pipeline.defs.gamedata.partitions import dump_kinds
 from import_pipeline.defs.gamedata.resources import DUMP_FILES, PERKS_FILE, SYMBIANTS_FILE, GamedataFiles
 from import_pipeline.defs.rejects import warn_rejects
 from import_pipeline.load.gamedata.dump import MAX_DELETE_SHARE, DeletionRefused, DumpImport, import_dump
-from import_pipeline.postgres.constraints import ForeignKeyBlocked
 from import_pipeline.load.gamedata.perks import import_perks
 from import_pipeline.load.gamedata.symbiants import import_symbiants
+from import_pipeline.postgres.constraints import ForeignKeyBlocked
 from import_pipeline.records import Progress
 from import_pipeline.resources import PostgresResource
 from import_pipeline.sources.gamedata.dump import DumpFormatError
@@ -33,7 +33,9 @@ PHASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "item_stats": (("item_stats",), ("items", "stat_values")),
     "shop_hash": (("shop_hash", "item_shop_hash"), ("items",)),
     "actions": (("actions", "action_criteria"), ("items", "criteria")),
-    "spells": (("spell_data", "item_spell_data", "spells", "spell_data_spells", "spell_criteria"), ("items", "criteria")),
+    "spells": (
+        ("spell_data", "item_spell_data", "spells", "spell_data_spells", "spell_criteria"), ("items", "criteria"),
+    ),
 }
 
 
@@ -131,7 +133,9 @@ def _phase_metadata(result: DumpImport, phase: str, tables: tuple[str, ...]) -> 
     kinds={"postgres"},
     op_tags=FAMILY_TAG,
 )
-def perks(context: dg.AssetExecutionContext, postgres: PostgresResource, gamedata_files: GamedataFiles) -> dg.MaterializeResult:
+def perks(
+    context: dg.AssetExecutionContext, postgres: PostgresResource, gamedata_files: GamedataFiles
+) -> dg.MaterializeResult:
     """gamedata.perks from perks.json, linked to the imported items by AOID (replaced as a whole)."""
     path = gamedata_files.path(PERKS_FILE)
     try:
@@ -155,7 +159,9 @@ def perks(context: dg.AssetExecutionContext, postgres: PostgresResource, gamedat
     kinds={"postgres"},
     op_tags=FAMILY_TAG,
 )
-def symbiants(context: dg.AssetExecutionContext, postgres: PostgresResource, gamedata_files: GamedataFiles) -> dg.MaterializeResult:
+def symbiants(
+    context: dg.AssetExecutionContext, postgres: PostgresResource, gamedata_files: GamedataFiles
+) -> dg.MaterializeResult:
     """gamedata.mobs, sources and item_sources from symbiants.csv; refreshes gamedata.symbiant_items."""
     path = gamedata_files.path(SYMBIANTS_FILE)
     with postgres.connection() as conn:

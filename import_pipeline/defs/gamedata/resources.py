@@ -32,7 +32,8 @@ class GamedataFiles(dg.ConfigurableResource):
         is missing, or is not a regular file inside the folder (a symlink out of it, say)."""
         folder = self.folder()
         if not (folder / name).exists():
-            raise dg.Failure(description=f"{folder / name} does not exist: drop {name} into {folder} (or set {LANDING_ENV})")
+            raise dg.Failure(
+                description=f"{folder / name} does not exist: drop {name} into {folder} (or set {LANDING_ENV})")
         try:
             return landed_file(folder, name)
         except LandingPathError as exc:

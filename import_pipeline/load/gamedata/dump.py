@@ -12,7 +12,8 @@ of its UTF-8 bytes) and compared with the hash stored for the same (AOID, kind):
   file cut short, `[]`, the wrong file) is refused with `DeletionRefused` and changes nothing.
 
 Stat values and criteria are interned; the ones nothing refers to any more are deleted at
-the end, and the `symbiant_items` view is refreshed when the items changed. All writes are one transaction, so readers see the old import or the new one.
+the end, and the `symbiant_items` view is refreshed when the items changed. All writes are
+one transaction, so readers see the old import or the new one.
 Imports of either kind are serialized by an advisory lock, since both share the interned
 tables. When a kind is loaded into empty tables (an initial load), secondary indexes and
 foreign keys are dropped first and rebuilt after the commit, timed apart.
@@ -21,8 +22,6 @@ foreign keys are dropped first and rebuilt after the commit, timed apart.
 from __future__ import annotations
 
 import gc
-import queue
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,8 +38,9 @@ from import_pipeline.postgres.locks import advisory_lock
 from import_pipeline.postgres.rejects import clear_rejects, write_rejects
 from import_pipeline.postgres.statements import statement
 from import_pipeline.postgres.tables import analyze_tables
+from import_pipeline.postgres.writer import BackgroundWriter
 from import_pipeline.records import Progress, Reject
-from import_pipeline.sources.gamedata.batches import DumpSummary, StoredState, dump_batches
+from import_pipeline.sources.gamedata.batches import DumpBatch, DumpSummary, StoredState, dump_batches
 from import_pipeline.sources.gamedata.normalize import (
     COLUMNS,
     INTERNED_TABLES,
@@ -64,6 +64,8 @@ BULK_MIN_SHARE = 0.25
 #: Average record size of a real dump, to estimate a dump's record count from its size.
 BYTES_PER_RECORD = 2_600
 PROGRESS_SECONDS = 5.0
+#: Batches parsed ahead of the writer: memory stays bounded by a few batches.
+QUEUED_BATCHES = 2
 #: The largest share of a kind's stored items one import may delete unless told otherwise.
 MAX_DELETE_SHARE = 0.10
 #: Dumps this large are parsed in a child process (its start-up costs ~0.3 s), smaller ones
@@ -188,12 +190,13 @@ def _import(
             batches = iterate_in_process(dump_batches, arguments)
         else:
             batches = dump_batches(**arguments)
-        with _WriterThread(writer) as pipeline, _collector_paused():
+        with BackgroundWriter(writer.flush_batch, depth=QUEUED_BATCHES, name="gamedata-writer") as pipeline, \
+                _collector_paused():
             for batch in batches:
                 if isinstance(batch, DumpSummary):
                     summary = batch
                     continue
-                pipeline.submit(batch.tables, batch.changed)
+                pipeline.submit(batch)
                 if progress is not None and time.perf_counter() - last_report >= PROGRESS_SECONDS:
                     last_report = time.perf_counter()
                     progress(Progress(batch.records, batch.offset, result.file_bytes, last_report - started))
@@ -246,48 +249,6 @@ def _stored_state(conn: psycopg.Connection, nano: bool) -> StoredState:
     )
 
 
-class _WriterThread:
-    """Writes batches on a second thread while the caller parses the next ones.
-
-    Parsing holds the GIL; writing mostly waits for the server, which then works on the
-    other core. At most `QUEUED_BATCHES` batches wait, so memory stays bounded. The
-    connection belongs to the thread until the block ends; a write error stops the
-    parser at its next `submit` and is raised from the block.
-    """
-
-    QUEUED_BATCHES = 2
-
-    def __init__(self, writer: "_BatchWriter") -> None:
-        self.writer = writer
-        self.queue: queue.Queue = queue.Queue(maxsize=self.QUEUED_BATCHES)
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="gamedata-writer", daemon=True)
-
-    def __enter__(self) -> "_WriterThread":
-        self.thread.start()
-        return self
-
-    def _run(self) -> None:
-        while (item := self.queue.get()) is not None:
-            if self.error is None:
-                try:
-                    self.writer.flush(*item)
-                except BaseException as exc:  # handed to the parsing thread
-                    self.error = exc
-
-    def submit(self, batch: dict[str, TableRows], changed: set[int]) -> None:
-        """Queue a batch for writing (waiting while the queue is full)."""
-        if self.error is not None:
-            raise self.error
-        self.queue.put((batch, changed))
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.queue.put(None)
-        self.thread.join()
-        if self.error is not None and exc_info[0] is None:
-            raise self.error
-
-
 @contextmanager
 def _collector_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector: parsing allocates millions of acyclic tuples and
@@ -338,6 +299,10 @@ class _BatchWriter:
         """Delete these items with every row they own."""
         self._touch(item_ids)
         self.run_counted("delete_touched_items", "items")
+
+    def flush_batch(self, batch: DumpBatch) -> None:
+        """Write a parsed batch (see `flush`)."""
+        self.flush(batch.tables, batch.changed)
 
     def flush(self, batch: dict[str, TableRows], changed: set[int]) -> None:
         """Write a batch's rows, table by table, deleting the changed items' old rows first."""

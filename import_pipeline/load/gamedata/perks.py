@@ -8,8 +8,8 @@ from pathlib import Path
 import psycopg
 
 from import_pipeline.load.gamedata.dump import LOCK_NAME
-from import_pipeline.postgres.locks import advisory_lock
 from import_pipeline.postgres.copy import copy_rows
+from import_pipeline.postgres.locks import advisory_lock
 from import_pipeline.postgres.rejects import clear_rejects, write_rejects
 from import_pipeline.postgres.statements import statement
 from import_pipeline.records import Reject
@@ -45,7 +45,8 @@ def import_perks(
             if isinstance(perk, Reject):
                 result.rejects.append(perk)
             elif perk.aoid not in item_ids:
-                result.rejects.append(_reject(path, perk, f"no item with AOID {perk.aoid}; import the items dump first"))
+                reason = f"no item with AOID {perk.aoid}; import the items dump first"
+                result.rejects.append(_reject(path, perk, reason))
             elif item_ids[perk.aoid] in rows:
                 result.rejects.append(_reject(path, perk, f"AOID {perk.aoid} is listed twice"))
             else:

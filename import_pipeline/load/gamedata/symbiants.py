@@ -14,9 +14,9 @@ from pathlib import Path
 import psycopg
 
 from import_pipeline.load.gamedata.dump import LOCK_NAME
-from import_pipeline.postgres.locks import advisory_lock
 from import_pipeline.postgres.copy import copy_rows, merge_rows
 from import_pipeline.postgres.intern import intern_rows
+from import_pipeline.postgres.locks import advisory_lock
 from import_pipeline.postgres.rejects import clear_rejects, write_rejects
 from import_pipeline.postgres.statements import statement
 from import_pipeline.records import Reject

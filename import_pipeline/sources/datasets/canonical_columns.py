@@ -38,7 +38,7 @@ def canonical_json_of_texts(keys: Sequence[str], columns: Sequence[pa.Array]) ->
 
     parts: list[Any] = []
     literal = "{"
-    for key, column in zip(keys, columns):
+    for key, column in zip(keys, columns, strict=False):
         literal += c_encode_basestring(key) + ":"
         escaped = _escaped(column)
         if column.null_count:

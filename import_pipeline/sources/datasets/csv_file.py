@@ -247,4 +247,4 @@ def _records(
         values = in_key_order(fields)
         if "" in values:
             values = [value or None for value in values]
-        yield dict(zip(keys, values))
+        yield dict(zip(keys, values, strict=False))

@@ -21,6 +21,7 @@ from typing import Any
 from import_pipeline.records import Reject
 from import_pipeline.sources.datasets.table import TableStart, column_names
 
+
 class UnsupportedFile(ValueError):
     """A file this reader cannot read, with what to do instead."""
 
@@ -88,4 +89,4 @@ def _sheet_rows(source: str, sheet: Any) -> Iterator[TableStart | dict[str, Any]
             continue
         values = values[first:first + len(header)]
         values += [None] * (len(header) - len(values))
-        yield dict(zip(header, values))
+        yield dict(zip(header, values, strict=False))

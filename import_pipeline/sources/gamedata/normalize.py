@@ -3,7 +3,8 @@
 `ItemRows` collects, for a batch of items, the rows of every table with the columns listed
 in `COLUMNS`: tables of plain integers as one `array('i')` per column (`Columns`), which
 checks each value is a 32-bit integer as it is appended and can be sent to PostgreSQL
-without a per-row encoding step; `items`, `spells` and `animation_mesh` as tuples. Ids of owned rows (attack/defense, animation
+without a per-row encoding step; `items`, `spells`, `shop_hash` and `animation_mesh` as tuples.
+Ids of owned rows (attack/defense, animation
 mesh, actions, spell data, spells) come from counters the caller seeds; stat values and
 criteria are interned through `Interner`s the caller seeds with what the database holds,
 so only keys never seen before become new rows. A record whose nested data has the wrong
@@ -15,7 +16,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from import_pipeline.sources.gamedata.dump import INT32
 
@@ -120,7 +121,7 @@ class Interner:
 
 Columns = tuple[array, ...]
 #: A table's rows in a batch: integer columns, or tuples for `TUPLE_TABLES`.
-TableRows = Union[Columns, list[tuple[Any, ...]]]
+TableRows = Columns | list[tuple[Any, ...]]
 
 
 def row_count(rows: TableRows) -> int:
@@ -142,7 +143,9 @@ class ItemRows:
     dump reader nor the arrays check them.
     """
 
-    def __init__(self, stat_values: Interner, criteria: Interner, shop_hash: Interner, next_ids: dict[str, int]) -> None:
+    def __init__(
+        self, stat_values: Interner, criteria: Interner, shop_hash: Interner, next_ids: dict[str, int]
+    ) -> None:
         self.stat_values = stat_values
         self.criteria = criteria
         self.shop_hash = shop_hash
@@ -187,7 +190,7 @@ class ItemRows:
         try:
             self._add(item_id, document, raw, document_hash, is_nano)
         except (RecordError, KeyError, TypeError, AttributeError, IndexError, OverflowError) as exc:
-            for rows, length in zip(self._all, lengths):
+            for rows, length in zip(self._all, lengths, strict=False):
                 del rows[length:]
             self.stat_values.forget_since(marks[0])
             self.criteria.forget_since(marks[1])

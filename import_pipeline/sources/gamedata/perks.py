@@ -64,7 +64,8 @@ def read_perks(path: Path | str) -> Iterator[Perk | Reject]:
         table = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PerksFormatError(f"{path}: not a JSON perk table: {exc}") from None
-    if not (isinstance(table, dict) and isinstance(table.get("columns"), list) and isinstance(table.get("values"), list)):
+    if not (isinstance(table, dict) and isinstance(table.get("columns"), list)
+            and isinstance(table.get("values"), list)):
         raise PerksFormatError(f'{path}: expected {{"columns": [...], "values": [...]}}')
     missing = [c for c in COLUMNS if c not in table["columns"]]
     if missing:
