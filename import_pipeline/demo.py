@@ -66,12 +66,12 @@ def prepare_datasets(folder: Path, instance: dg.DagsterInstance) -> None:
     """Write a small generated CSV into `folder` (the demo's datasets landing folder) once, and
     register its partition, as the landing sensor would."""
     from import_pipeline.bench.datasets import write_csv
-    from import_pipeline.defs.datasets.partitions import dataset_files
+    from import_pipeline.defs.datasets.partitions import DATASET_FILES
 
     folder.mkdir(parents=True, exist_ok=True)
     if not (folder / DEMO_CSV).exists():
         write_csv(folder / DEMO_CSV, DEMO_CSV_ROWS, 6)
-    instance.add_dynamic_partitions(dataset_files.name, [DEMO_CSV])
+    instance.add_dynamic_partitions(DATASET_FILES, [DEMO_CSV])
 
 
 def run_demo() -> int:
@@ -108,5 +108,6 @@ def run_demo() -> int:
                             "new_commit")
                 if key in meta
             )
-            print(f"{event.asset_key.to_user_string()}{where}: {rows} rows written ({details})")
+            key = event.asset_key.to_user_string() if event.asset_key else "?"
+            print(f"{key}{where}: {rows} rows written ({details})")
     return 0

@@ -93,17 +93,18 @@ class PostgresBulkIOManager(dg.ConfigurableIOManager):
             if not table_exists(conn, table):
                 raise dg.Failure(f"table {table} does not exist; declare it in a sql/NNN_*.sql migration")
             if mode == "merge":
-                result = merge_rows(
-                    conn, table, stream.columns, stream.rows, list(key),
+                merged = merge_rows(
+                    conn, table, stream.columns, stream.rows, list(key or ()),
                     hash_column=metadata.get("hash_column"), types=stream.types,
                 )
-                written = result.written
-                report |= {"rows_inserted": result.inserted, "rows_updated": result.updated,
-                           "rows_unchanged": result.unchanged}
+                written = merged.written
+                report |= {"rows_inserted": merged.inserted, "rows_updated": merged.updated,
+                           "rows_unchanged": merged.unchanged}
             elif mode == "replace":
-                result = replace_rows(conn, table, stream.columns, stream.rows, partition=partition, types=stream.types)
-                written = result.inserted
-                report |= {"rows_deleted": result.deleted}
+                replaced = replace_rows(conn, table, stream.columns, stream.rows, partition=partition,
+                                        types=stream.types)
+                written = replaced.inserted
+                report |= {"rows_deleted": replaced.deleted}
             else:
                 written = append_rows(conn, table, stream.columns, stream.rows, constants=partition, types=stream.types)
             asset = context.asset_key.to_user_string()

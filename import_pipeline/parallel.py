@@ -189,6 +189,7 @@ def _child(function: Callable[..., Iterator[Any]] | str, kwargs: dict[str, Any],
         if isinstance(function, str):
             module, _, name = function.partition(":")
             function = getattr(importlib.import_module(module), name)
+        assert callable(function)
         for value in function(**kwargs):
             if writer is None:
                 _send(out, (_VALUE, value))

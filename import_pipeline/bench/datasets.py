@@ -70,7 +70,7 @@ def naive_loop(conn: psycopg.Connection, path: Path) -> int:
     return count
 
 
-def _copy_file(conn: psycopg.Connection, statement: sql.Composable, path: Path) -> None:
+def _copy_file(conn: psycopg.Connection, statement: sql.SQL | sql.Composed, path: Path) -> None:
     with path.open("rb") as source, conn.cursor().copy(statement) as copy:
         while chunk := source.read(1 << 20):
             copy.write(chunk)

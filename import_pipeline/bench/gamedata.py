@@ -27,6 +27,7 @@ from psycopg import sql
 from import_pipeline.bench.report import child_peak_rss_mb, peak_rss_mb, scratch_database
 from import_pipeline.generate.gamedata import changed, records, write_dump
 from import_pipeline.load.gamedata.dump import SCHEMA, DumpImport, import_dump
+from import_pipeline.postgres.scalar import fetch_value
 from import_pipeline.postgres.tables import create_schema, drop_schema
 from import_pipeline.sources.gamedata.normalize import COLUMNS
 
@@ -96,8 +97,8 @@ def _raw_copy(url: str, scratch: Path) -> tuple[int, float, dict[str, tuple[int,
                 ) as copy:
                     while chunk := source.read(1 << 20):
                         copy.write(chunk)
-                count = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
-                    sql.Identifier(RAW_SCHEMA, table))).fetchone()[0]
+                count = fetch_value(conn, sql.SQL("SELECT count(*) FROM {}").format(
+                    sql.Identifier(RAW_SCHEMA, table)))
                 per_table[table] = (count, time.perf_counter() - table_started)
                 total_rows += count
         seconds = time.perf_counter() - started
@@ -131,8 +132,10 @@ def _measure(url: str, dump: Path, changed_dump: Path, scratch: Path, items: int
             _print_import(label, result, time.perf_counter() - started)
             cpu_after = _cpu_seconds(backend_pid)
             own, child = cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1]
-            server = (f", server backend {cpu_after[2] - cpu_before[2]:.1f} s (index builds run partly in "
-                      f"parallel workers, not counted)" if cpu_after[2] is not None else "")
+            backend_after, backend_before = cpu_after[2], cpu_before[2]
+            server = (f", server backend {backend_after - backend_before:.1f} s (index builds run partly in "
+                      f"parallel workers, not counted)" if backend_after is not None and backend_before is not None
+                      else "")
             print(f"  CPU: parsing child {child:.1f} s, this process {own:.1f} s{server}")
         # Back to the clean dump's rows for the raw baseline.
         import_dump(conn, dump, "items")

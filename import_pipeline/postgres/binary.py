@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,7 +31,7 @@ def binary_int4_rows(columns: Sequence[array]) -> bytes:
         raise ValueError("columns differ in length")
     if any(column.typecode != "i" or column.itemsize != 4 for column in columns):
         raise ValueError("columns must be array('i') of 4-byte integers")
-    fields = [("count", ">i2")]
+    fields: list[tuple[Any, ...]] = [("count", ">i2")]
     for n in range(len(columns)):
         fields += [(f"length{n}", ">i4"), (f"value{n}", ">i4")]
     rows = np.empty(count, dtype=np.dtype(fields))
@@ -52,7 +52,7 @@ def binary_fixed_width_rows(columns: Sequence[np.ndarray]) -> bytes:
     count = len(columns[0]) if columns else 0
     if any(column.ndim != 2 or column.dtype != np.uint8 or len(column) != count for column in columns):
         raise ValueError("columns must be (n, width) uint8 arrays of one length n")
-    fields = [("count", ">i2")]
+    fields: list[tuple[Any, ...]] = [("count", ">i2")]
     for n, column in enumerate(columns):
         fields += [(f"length{n}", ">i4"), (f"value{n}", np.uint8, (column.shape[1],))]
     rows = np.empty(count, dtype=np.dtype(fields))

@@ -63,7 +63,7 @@ def with_database(url: str, dbname: str) -> str:
         return urlunsplit(parts._replace(path="/" + quote(dbname)))
     info = psycopg.conninfo.conninfo_to_dict(url)
     info["dbname"] = dbname
-    return psycopg.conninfo.make_conninfo(**info)
+    return psycopg.conninfo.make_conninfo("", **info)
 
 
 def one_line(exc: BaseException) -> str:

@@ -51,7 +51,7 @@ def copy_rows(
     count = 0
     with conn.cursor() as cur, cur.copy(statement, writer=LibpqWriter(cur, flush_threshold=FLUSH_BYTES)) as copy:
         if binary:
-            copy.set_types(list(types))
+            copy.set_types(list(types or ()))
         write_row = copy.write_row
         for count, row in enumerate(rows, 1):  # noqa: B007 (the last count is the result)
             write_row(row)
@@ -163,7 +163,7 @@ def merge_rows(
                 column_list(compared, prefix="excluded"),
             )
         else:
-            action = sql.SQL("DO NOTHING")
+            action = sql.Composed([sql.SQL("DO NOTHING")])
         statement = sql.SQL(
             """
             WITH merged AS (
@@ -183,7 +183,9 @@ def merge_rows(
         )
         try:
             with conn.transaction():
-                inserted, updated = conn.execute(statement).fetchone()
+                counts = conn.execute(statement).fetchone()
+                assert counts is not None  # an aggregate returns one row
+                inserted, updated = counts
         except psycopg.errors.CardinalityViolation as exc:
             raise DuplicateKeyInBatch(
                 f"merge into {table}: the batch holds the same ({', '.join(key)}) more than once"
@@ -208,6 +210,7 @@ def append_rows(
     extra = [c for c in (constants or {}) if c not in columns]
     if not extra:
         return copy_rows(conn, table, columns, rows, types)
+    assert constants is not None
     values = tuple(constants[c] for c in extra)
     if types is not None:
         types = [*types, *column_types(conn, table, extra)]

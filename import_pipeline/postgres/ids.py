@@ -13,12 +13,13 @@ import psycopg
 from psycopg import sql
 
 from import_pipeline.postgres.identifiers import qualified_name, table_identifier
+from import_pipeline.postgres.scalar import fetch_value
 
 
 def next_free_id(conn: psycopg.Connection, table: str, column: str = "id") -> int:
     """One more than the largest `column` value of `table` (1 for an empty table)."""
     query = sql.SQL("SELECT COALESCE(max({}), 0) + 1 FROM {}").format(sql.Identifier(column), table_identifier(table))
-    return conn.execute(query).fetchone()[0]
+    return fetch_value(conn, query)
 
 
 def sync_identity(conn: psycopg.Connection, table: str, column: str = "id") -> None:

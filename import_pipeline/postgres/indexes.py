@@ -15,6 +15,7 @@ from psycopg import sql
 
 from import_pipeline.postgres.identifiers import qualified_name, split_table
 from import_pipeline.postgres.locks import advisory_lock
+from import_pipeline.postgres.scalar import fetch_value
 
 SECONDARY_INDEXES = """
 SELECT i.schemaname, i.indexname, format('%%I.%%I', i.schemaname, i.indexname), i.indexdef
@@ -57,7 +58,7 @@ def restore_indexes(conn: psycopg.Connection, table: str | None = None) -> list[
                 (qualified_name(table),),
             ).fetchall()
         for name, definition in recorded:
-            exists = conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()[0]
+            exists = fetch_value(conn, "SELECT to_regclass(%s)", (name,))
             if exists is None:
                 conn.execute(definition)
             conn.execute("DELETE FROM import_pipeline.suspended_indexes WHERE index_name = %s", (name,))

@@ -7,6 +7,8 @@ from contextlib import contextmanager
 
 import psycopg
 
+from import_pipeline.postgres.scalar import fetch_value
+
 
 @contextmanager
 def advisory_lock(conn: psycopg.Connection, name: str) -> Iterator[None]:
@@ -28,7 +30,7 @@ def advisory_lock(conn: psycopg.Connection, name: str) -> Iterator[None]:
 def advisory_lock_if_free(conn: psycopg.Connection, name: str) -> Iterator[bool]:
     """Hold the session-level advisory lock named `name` for the block if nobody holds it;
     yield whether it is held. Never waits. Same rules as `advisory_lock`."""
-    held = conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (name,)).fetchone()[0]
+    held = fetch_value(conn, "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (name,))
     _end_implicit_transaction(conn)
     try:
         yield held

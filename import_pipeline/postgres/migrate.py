@@ -82,7 +82,8 @@ def apply_migrations(conn: psycopg.Connection, directory: Path | None = None) ->
     try:
         with conn.transaction():
             conn.execute(BOOTSTRAP)
-            done = dict(conn.execute("SELECT name, checksum FROM import_pipeline.migrations").fetchall())
+            applied = conn.execute("SELECT name, checksum FROM import_pipeline.migrations").fetchall()
+            done: dict[str, str] = dict(applied)
         for migration in migrations:
             if migration.name in done:
                 if done[migration.name] != migration.checksum:

@@ -15,7 +15,6 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
-from psycopg.abc import Query
 from psycopg.rows import class_row
 
 from import_pipeline.postgres.migrate import sql_dir
@@ -63,12 +62,3 @@ def fetch_rows(conn: psycopg.Connection[Any], family: str, name: str, row_type: 
     """Run statement `name` of `sql/<family>/` and return its rows as `row_type`s."""
     cursor = conn.cursor(row_factory=class_row(row_type))
     return cursor.execute(statement(family, name), params).fetchall()
-
-
-def fetch_value(conn: psycopg.Connection[Any], query: Query, params: Any = None) -> Any:
-    """The first column of the one row `query` returns (a count, an aggregate); `LookupError`
-    when it returns no row."""
-    row = conn.execute(query, params).fetchone()
-    if row is None:
-        raise LookupError(f"expected a row from {query!r}")
-    return row[0]

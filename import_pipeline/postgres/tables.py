@@ -10,6 +10,7 @@ import psycopg
 from psycopg import sql
 
 from import_pipeline.postgres.identifiers import table_identifier
+from import_pipeline.postgres.scalar import fetch_value
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class TableRef:
 
 def table_exists(conn: psycopg.Connection, table: str) -> bool:
     """Whether `table` (qualified or on the search path) exists."""
-    return conn.execute("SELECT to_regclass(%s)", (table_identifier(table).as_string(conn),)).fetchone()[0] is not None
+    return fetch_value(conn, "SELECT to_regclass(%s)", (table_identifier(table).as_string(conn),)) is not None
 
 
 def table_columns(conn: psycopg.Connection, table: str, *, base_types: bool = False) -> list[tuple[str, str]]:
@@ -72,7 +73,7 @@ def read_rows(conn: psycopg.Connection, ref: TableRef) -> tuple[list[str], list[
     condition, params = ref.filter()
     with conn.cursor() as cur:
         cur.execute(sql.SQL("SELECT * FROM {} WHERE {}").format(table_identifier(ref.table), condition), params)
-        return [d.name for d in cur.description], cur.fetchall()
+        return [d.name for d in cur.description or ()], cur.fetchall()
 
 
 def create_table(

@@ -2,7 +2,7 @@
 -- `gamedata_touched` is a temporary table of item ids whose owned rows are to go.
 
 -- name: item_counts
-SELECT count(*) FILTER (WHERE is_nano = %(is_nano)s), count(*) FROM gamedata.items;
+SELECT count(*) FILTER (WHERE is_nano = %(is_nano)s) AS kind_items, count(*) AS all_items FROM gamedata.items;
 
 -- name: existing_items
 SELECT aoid, id, document_hash FROM gamedata.items WHERE is_nano = %(is_nano)s;

@@ -9,7 +9,7 @@ the same content runs, finds its commit in place and creates none.
 import dagster as dg
 
 from import_pipeline.defs.datasets.assets import import_job
-from import_pipeline.defs.datasets.partitions import dataset_files
+from import_pipeline.defs.datasets.partitions import DATASET_FILES, dataset_files
 from import_pipeline.defs.datasets.resources import DatasetFiles
 from import_pipeline.defs.landing import LandingCursor
 
@@ -30,7 +30,7 @@ def datasets_landing_sensor(context: dg.SensorEvaluationContext, dataset_files_f
         signature = cursor.observe(path)
         if signature is not None:
             ready[path.name] = signature
-    existing = set(context.instance.get_dynamic_partitions(dataset_files.name))
+    existing = set(context.instance.get_dynamic_partitions(DATASET_FILES))
     new_keys = [name for name in ready if name not in existing]
     run_requests = []
     for name, signature in ready.items():

@@ -26,7 +26,8 @@ from import_pipeline.load.datasets.state import (
     row_offsets,
 )
 from import_pipeline.postgres.locks import advisory_lock
-from import_pipeline.postgres.statements import fetch_row, fetch_value, statement
+from import_pipeline.postgres.scalar import fetch_value
+from import_pipeline.postgres.statements import fetch_row, statement
 
 
 class NothingStaged(RuntimeError):

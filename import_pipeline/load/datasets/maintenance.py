@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import psycopg
 
-from import_pipeline.postgres.statements import fetch_value, statement
+from import_pipeline.postgres.scalar import fetch_value
+from import_pipeline.postgres.statements import statement
 
 
 def refresh_search(conn: psycopg.Connection) -> int:

@@ -39,7 +39,8 @@ from import_pipeline.postgres.copy import copy_binary
 from import_pipeline.postgres.indexes import suspended_indexes
 from import_pipeline.postgres.locks import advisory_lock, advisory_lock_if_free
 from import_pipeline.postgres.rejects import clear_rejects, write_rejects
-from import_pipeline.postgres.statements import fetch_row, fetch_value, statement
+from import_pipeline.postgres.scalar import fetch_value
+from import_pipeline.postgres.statements import fetch_row, statement
 from import_pipeline.postgres.writer import BackgroundWriter
 from import_pipeline.records import Progress, Reject
 from import_pipeline.sources.datasets.files import estimated_rows

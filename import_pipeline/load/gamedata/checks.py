@@ -12,4 +12,5 @@ def orphan_counts(conn: psycopg.Connection) -> dict[str, int]:
     stat values and criteria no item uses. After any import every count is 0."""
     cur = conn.execute(statement("gamedata", "orphan_counts"))
     row = cur.fetchone()
-    return {column.name: value for column, value in zip(cur.description, row, strict=False)}
+    assert row is not None and cur.description is not None  # one row of counts
+    return {column.name: value for column, value in zip(cur.description, row, strict=True)}

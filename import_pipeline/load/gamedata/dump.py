@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import psycopg
 
@@ -36,7 +37,7 @@ from import_pipeline.postgres.copy import copy_int4_columns, copy_rows
 from import_pipeline.postgres.ids import next_free_id, sync_identity
 from import_pipeline.postgres.locks import advisory_lock
 from import_pipeline.postgres.rejects import clear_rejects, write_rejects
-from import_pipeline.postgres.statements import statement
+from import_pipeline.postgres.statements import fetch_row, statement
 from import_pipeline.postgres.tables import analyze_tables
 from import_pipeline.postgres.writer import BackgroundWriter
 from import_pipeline.records import Progress, Reject
@@ -116,6 +117,14 @@ class DeletionRefused(RuntimeError):
     """The dump would delete more of the stored items than allowed; nothing was changed."""
 
 
+@dataclass(frozen=True)
+class ItemCounts:
+    """How many items of the dump's kind are stored, and how many of both kinds."""
+
+    kind_items: int
+    all_items: int
+
+
 def is_nano(kind: str) -> bool:
     """Whether dump kind `kind` ("items" or "nanos") holds nanos; ValueError for another kind."""
     if kind not in KINDS:
@@ -151,7 +160,9 @@ def import_dump(
     with advisory_lock(conn, LOCK_NAME):
         result.restored = restore_abandoned(conn, TABLES)
         with conn.transaction():
-            kind_items, all_items = conn.execute(statement("gamedata", "item_counts"), {"is_nano": nano}).fetchone()
+            counts = fetch_row(conn, "gamedata", "item_counts", ItemCounts, {"is_nano": nano})
+            assert counts is not None  # aggregates return one row
+            kind_items, all_items = counts.kind_items, counts.all_items
         if initial_load is None:
             expected = result.file_bytes // BYTES_PER_RECORD
             initial_load = kind_items == 0 and expected >= max(BULK_MIN_RECORDS, BULK_MIN_SHARE * all_items)
@@ -186,10 +197,11 @@ def _import(
         stored = _stored_state(conn, nano)
         last_report = started
         arguments = {"path": path, "is_nano": nano, "stored": stored, "batch_items": batch_items}
+        batches: Iterator[DumpBatch | DumpSummary]
         if result.file_bytes >= CHILD_PROCESS_MIN_BYTES:
             batches = iterate_in_process(dump_batches, arguments)
         else:
-            batches = dump_batches(**arguments)
+            batches = dump_batches(path, is_nano=nano, stored=stored, batch_items=batch_items)
         with BackgroundWriter(writer.flush_batch, depth=QUEUED_BATCHES, name="gamedata-writer") as pipeline, \
                 _collector_paused():
             for batch in batches:
@@ -313,7 +325,7 @@ class _BatchWriter:
                 continue
             started = time.perf_counter()
             if table == "items" and changed:
-                self._write_items(rows, changed)
+                self._write_items(cast(list[tuple[Any, ...]], rows), changed)
             elif isinstance(rows, tuple):
                 copy_int4_columns(self.conn, f"{SCHEMA}.{table}", self.names[table], rows)
             else:

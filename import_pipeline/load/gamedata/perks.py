@@ -39,7 +39,7 @@ def import_perks(
     """
     result = PerksImport(source=str(path))
     with advisory_lock(conn, LOCK_NAME), conn.transaction():
-        item_ids = dict(conn.execute(statement("gamedata", "item_ids_by_aoid")).fetchall())
+        item_ids: dict[int, int] = dict(conn.execute(statement("gamedata", "item_ids_by_aoid")).fetchall())
         rows: dict[int, tuple] = {}
         for perk in read_perks(path):
             if isinstance(perk, Reject):

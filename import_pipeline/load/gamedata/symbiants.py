@@ -47,9 +47,12 @@ def import_symbiants(
     result = SymbiantsImport(source=str(path))
     drops: list[SymbiantDrop] = []
     for drop in read_symbiants(path):
-        (result.rejects if isinstance(drop, Reject) else drops).append(drop)
+        if isinstance(drop, Reject):
+            result.rejects.append(drop)
+        else:
+            drops.append(drop)
     with advisory_lock(conn, LOCK_NAME), conn.transaction():
-        item_ids = dict(conn.execute(statement("gamedata", "item_ids_by_aoid")).fetchall())
+        item_ids: dict[int, int] = dict(conn.execute(statement("gamedata", "item_ids_by_aoid")).fetchall())
         mobs: dict[tuple[str, str, str], SymbiantDrop] = {}
         names: dict[tuple[str, str, str], dict[str, None]] = {}
         for drop in drops:
@@ -70,7 +73,7 @@ def import_symbiants(
         ids = list(mob_ids.values())
         conn.execute(statement("gamedata", "delete_other_mob_sources"), {"mob_ids": ids})
         conn.execute(statement("gamedata", "delete_other_mobs"), {"mob_ids": ids})
-        source_ids = dict(conn.execute(statement("gamedata", "mob_source_ids")).fetchall())
+        source_ids: dict[int, int] = dict(conn.execute(statement("gamedata", "mob_source_ids")).fetchall())
         conn.execute(statement("gamedata", "delete_mob_item_sources"))
         links: dict[tuple[int, int], dict] = {}
         for drop in drops:

@@ -23,7 +23,7 @@ import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -219,7 +219,7 @@ def _record_batches(path: Path, skip_records: int, batch_rows: int, encoding: st
             close_run(number)
             table, number, run_first = record.table, 0, 1
         else:
-            rejects.append(record)
+            rejects.append(cast(Reject, record))
     close_run(number)
     consumed += len(documents) + len(rejects)
     yield _row_batch(documents, runs, rejects, consumed, path.stat().st_size)

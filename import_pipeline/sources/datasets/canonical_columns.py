@@ -6,8 +6,8 @@ Python work per cell, byte for byte what `canonical_json` gives.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from json.encoder import c_encode_basestring
 from typing import Any
 
 import numpy as np
@@ -19,7 +19,7 @@ from import_pipeline.arrow_buffers import binary_scalar
 # How canonical JSON writes each character that needs escaping: `"`, `\\` and U+0000..U+001F
 # (orjson and the standard library's C encoder agree on every code point). The backslash
 # comes first, so that the escapes added after it keep theirs.
-_ESCAPES = {char: c_encode_basestring(char)[1:-1] for char in ['\\', '"', *map(chr, range(32))]}
+_ESCAPES = {char: json.dumps(char, ensure_ascii=False)[1:-1] for char in ['\\', '"', *map(chr, range(32))]}
 
 
 def canonical_json_of_texts(keys: Sequence[str], columns: Sequence[pa.Array]) -> pa.Array:
@@ -39,7 +39,7 @@ def canonical_json_of_texts(keys: Sequence[str], columns: Sequence[pa.Array]) ->
     parts: list[Any] = []
     literal = "{"
     for key, column in zip(keys, columns, strict=False):
-        literal += c_encode_basestring(key) + ":"
+        literal += json.dumps(key, ensure_ascii=False) + ":"
         escaped = _escaped(column)
         if column.null_count:
             quoted = pc.binary_join_element_wise(text('"'), escaped, text('"'), text(""))

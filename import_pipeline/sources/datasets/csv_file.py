@@ -20,7 +20,7 @@ import io
 import itertools
 import operator
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -216,7 +216,7 @@ def _records(
     # Rows may leave out the columns of empty trailing header cells (`a,b,`), as pandas allows.
     shortest = -1
     keys: list[str] = []
-    in_key_order = operator.itemgetter(0)
+    in_key_order: Callable[[list[str]], tuple[str, ...]] = tuple
     for fields in reader:
         line = first_line
         first_line = reader.line_num + 1
@@ -244,7 +244,7 @@ def _records(
                 continue
         if counter is not None:
             counter[0] = text.bytes_read
-        values = in_key_order(fields)
+        values: Sequence[str | None] = in_key_order(fields)
         if "" in values:
             values = [value or None for value in values]
         yield dict(zip(keys, values, strict=False))

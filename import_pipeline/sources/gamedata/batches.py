@@ -72,7 +72,7 @@ def dump_batches(
     in_batch = records = 0
     blake2b = hashlib.blake2b
     for record in read_dump(path):
-        if type(record) is not DumpRecord:
+        if not isinstance(record, DumpRecord):
             summary.rejects.append(record)
             continue
         records += 1

@@ -127,13 +127,13 @@ def read_dump(path: Path | str) -> Iterator[DumpRecord | Reject]:
 def _read_stream(stream: BinaryIO, source: str) -> Iterator[DumpRecord | Reject]:
     buf = _Buffer(stream)
     buf.fill()
-    opening = _SKIP.match(buf.text, 1 if buf.text.startswith("\ufeff") else 0).end()
+    opening = _match_end(_SKIP, buf.text, 1 if buf.text.startswith("\ufeff") else 0)
     if buf.text[opening:opening + 1] != "[":
         raise DumpFormatError(f"{source}: not a JSON array (a dump starts with '[')")
     buf.consume(opening + 1)
     seen: set[int] = set()
     while True:
-        index = _SKIP.match(buf.text, buf.pos).end()
+        index = _match_end(_SKIP, buf.text, buf.pos)
         if index == len(buf.text):
             if not buf.fill():
                 yield Reject(source, "invalid JSON tail: the array is not closed", offset=buf.byte_offset(index))
@@ -161,8 +161,8 @@ def _read_stream(stream: BinaryIO, source: str) -> Iterator[DumpRecord | Reject]
             buf.consume(index)
             offset = buf.pos_byte
             # Well-formed but unstorable (NaN, too deep): it ends where its brackets close.
-            end = None if isinstance(exc, json.JSONDecodeError) else _element_end(buf)
-            resume = _resume_after(buf) if end is None else end
+            closed = None if isinstance(exc, json.JSONDecodeError) else _element_end(buf)
+            resume = _resume_after(buf) if closed is None else closed
             yield Reject(source, reason, offset=offset, raw=buf.text[buf.pos:resume][:Reject.MAX_RAW_CHARS])
             buf.consume(resume)
             continue
@@ -187,6 +187,13 @@ def _read_stream(stream: BinaryIO, source: str) -> Iterator[DumpRecord | Reject]
             continue
         seen.add(value["AOID"])
         yield DumpRecord(source=source, offset=offset, aoid=value["AOID"], document=value, raw=raw, data=data)
+
+
+def _match_end(pattern: re.Pattern[str], text: str, pos: int = 0) -> int:
+    """Where `pattern` (one that matches the empty string too) stops matching at `pos`."""
+    match = pattern.match(text, pos)
+    assert match is not None
+    return match.end()
 
 
 def _maybe_cut(buf: _Buffer, exc: json.JSONDecodeError) -> bool:
@@ -237,7 +244,7 @@ def _resume_after(buf: _Buffer) -> int:
             if isinstance(exc, json.JSONDecodeError) and _maybe_cut(buf, exc) and buf.read_more(buf.pos):
                 skip = match_start  # the candidate was cut by the buffer: try it again
             continue
-        follower = _SPACE.match(buf.text, end).end()
+        follower = _match_end(_SPACE, buf.text, end)
         if isinstance(value, dict) and "AOID" in value and buf.text[follower:follower + 1] in (",", "]", ""):
             return candidate
 

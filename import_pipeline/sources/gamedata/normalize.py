@@ -16,7 +16,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from import_pipeline.sources.gamedata.dump import INT32
 
@@ -158,13 +158,20 @@ class ItemRows:
             for table, columns in COLUMNS.items() if table not in INTERNED_TABLES
         }
         t = self.tables
-        self.attack_defense, self.attack_defense_attack = t["attack_defense"], t["attack_defense_attack"]
-        self.attack_defense_defense, self.animation_mesh = t["attack_defense_defense"], t["animation_mesh"]
-        self.items, self.item_stats, self.actions = t["items"], t["item_stats"], t["actions"]
-        self.item_shop_hash = t["item_shop_hash"]
-        self.action_criteria, self.spell_data = t["action_criteria"], t["spell_data"]
-        self.item_spell_data, self.spells = t["item_spell_data"], t["spells"]
-        self.spell_data_spells, self.spell_criteria = t["spell_data_spells"], t["spell_criteria"]
+
+        def columns(name: str) -> Columns:
+            return cast(Columns, t[name])
+
+        def tuples(name: str) -> list[tuple[Any, ...]]:
+            return cast(list[tuple[Any, ...]], t[name])
+
+        self.attack_defense, self.attack_defense_attack = columns("attack_defense"), columns("attack_defense_attack")
+        self.attack_defense_defense, self.animation_mesh = columns("attack_defense_defense"), tuples("animation_mesh")
+        self.items, self.item_stats, self.actions = tuples("items"), columns("item_stats"), columns("actions")
+        self.item_shop_hash = columns("item_shop_hash")
+        self.action_criteria, self.spell_data = columns("action_criteria"), columns("spell_data")
+        self.item_spell_data, self.spells = columns("item_spell_data"), tuples("spells")
+        self.spell_data_spells, self.spell_criteria = columns("spell_data_spells"), columns("spell_criteria")
         self._all: list[Any] = [rows for rows in t.values() if isinstance(rows, list)]
         self._all += [column for rows in t.values() if isinstance(rows, tuple) for column in rows]
 
