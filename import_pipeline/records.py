@@ -33,7 +33,7 @@ class RowStream:
     """Rows that must not be held in memory: column names and a one-shot iterator of tuples.
 
     `types` are PostgreSQL type names, one per column (`"bigint"`, `"text"`, `"jsonb"`...);
-    when given, the engine writes binary COPY and can create the table if it is missing.
+    when given, the engine writes binary COPY. The table must exist (declared in `sql/`).
     """
 
     columns: Sequence[str]

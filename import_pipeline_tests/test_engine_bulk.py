@@ -77,19 +77,38 @@ def test_a_violation_no_rule_repairs_fails_and_stays_recorded(conn: psycopg.Conn
 
 def test_advisory_lock_serializes_sessions(database_url: str) -> None:
     order = []
+    first_holds, first_may_go = threading.Event(), threading.Event()
+    second_backend: list[int] = []
 
-    def hold(label: str, seconds: float) -> None:
-        with psycopg.connect(database_url) as other, advisory_lock(other, "test.lock"):
-            order.append(f"{label} in")
-            time.sleep(seconds)
-            order.append(f"{label} out")
+    def first() -> None:
+        with psycopg.connect(database_url) as session, advisory_lock(session, "test.lock"):
+            order.append("a in")
+            first_holds.set()
+            first_may_go.wait(30)
+            order.append("a out")
 
-    first = threading.Thread(target=hold, args=("a", 0.3))
-    first.start()
-    time.sleep(0.1)
-    hold("b", 0)
-    first.join()
-    assert order == ["a in", "a out", "b in", "b out"]
+    def second() -> None:
+        with psycopg.connect(database_url) as session:
+            second_backend.append(session.info.backend_pid)
+            with advisory_lock(session, "test.lock"):
+                order.append("b in")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    threads[0].start()
+    assert first_holds.wait(30)
+    threads[1].start()
+    with psycopg.connect(database_url, autocommit=True) as watcher:
+        waiting = False
+        deadline = time.monotonic() + 30
+        while not waiting and time.monotonic() < deadline:  # the second session waits on the lock
+            waiting = bool(second_backend) and watcher.execute(
+                "SELECT count(*) > 0 FROM pg_locks WHERE pid = %s AND locktype = 'advisory' AND NOT granted",
+                (second_backend[0],)).fetchone()[0]
+    assert waiting and order == ["a in"]
+    first_may_go.set()
+    for thread in threads:
+        thread.join(30)
+    assert order == ["a in", "a out", "b in"]
 
 
 def test_client_side_ids_and_identity_sync(conn: psycopg.Connection) -> None:

@@ -29,9 +29,10 @@ def sized_values(sizes: list[int], fail_at: int | None = None) -> Iterator[dict]
         yield {"number": number, "data": memoryview(filled(number, size)), "small": b"kept in band"}
 
 
-def slot_files() -> set[str]:
-    folders = parallel._slot_folders()
-    return {path for folder in folders for path in glob.glob(os.path.join(folder, "import_pipeline-*"))}
+def slot_files(pid: int | None = None) -> set[str]:
+    """The slot files of iterations started by process `pid` (this one by default)."""
+    prefix = f"import_pipeline-{os.getpid() if pid is None else pid}-*"
+    return {path for folder in parallel._slot_folders() for path in glob.glob(os.path.join(folder, prefix))}
 
 
 def test_memoryviews_arrive_through_shared_memory_and_stay_intact_while_in_use() -> None:
@@ -101,28 +102,35 @@ def exited(pid: int) -> bool:
     return state == "Z"
 
 
-def semaphores() -> set[str]:
-    return set(glob.glob("/dev/shm/sem.mp-*"))
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 @pytest.mark.parametrize("mode", ["shared", "piped", "busy"])
 def test_the_child_of_a_killed_parent_exits_at_once_and_leaves_nothing(tmp_path: Path, mode: str) -> None:
-    before, semaphores_before = slot_files(), semaphores()
     script = tmp_path / "orphan.py"
     script.write_text(ORPHANED)
     root = Path(__file__).resolve().parents[1]
+    parent = subprocess.Popen([sys.executable, str(script), mode], stdout=subprocess.PIPE, text=True, cwd=root,
+                              env={**os.environ, "PYTHONPATH": str(root)})
     # The orphan holds the script's output open: a child that lives on makes this time out.
-    done = subprocess.run([sys.executable, str(script), mode], capture_output=True, text=True, cwd=root,
-                          env={**os.environ, "PYTHONPATH": str(root)}, timeout=60)
-    assert done.returncode == -signal.SIGKILL
-    child = int(done.stdout.split()[0])
+    output, _ = parent.communicate(timeout=60)
+    assert parent.returncode == -signal.SIGKILL
+    child = int(output.split()[0])
     deadline = time.monotonic() + 2
     while not exited(child) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert exited(child), "the child outlived its parent by 2 s"
-    assert slot_files() == before
-    assert semaphores() == semaphores_before
+    assert slot_files(parent.pid) == set()
+
+
+def test_no_named_semaphore_is_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A named semaphore (/dev/shm/sem.mp-*) outlives a process killed with -9: none may be made.
+    import multiprocessing.synchronize
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a multiprocessing semaphore was made")
+
+    monkeypatch.setattr(multiprocessing.synchronize.SemLock, "__init__", refuse)
+    values = iterate_in_process(sized_values, {"sizes": [1_000] * 5}, shared_in_use=0)
+    assert [value["number"] for value in values] == [0, 1, 2, 3, 4]
 
 
 UNGUARDED = """

@@ -18,7 +18,8 @@ class TableRef:
     """A lazy reference to stored rows: a qualified table, optionally one or more partitions.
 
     Downstream assets that must not load a whole table into memory ask for this instead of
-    a DataFrame and read it with `iter_rows` (or hand `where_sql` to their own statements).
+    a DataFrame and read it with `iter_rows` (or put `filter()`'s condition and parameters
+    into their own statements).
     """
 
     table: str
