@@ -1,10 +1,8 @@
-"""`iterate_in_process` with shared memory: values arrive intact, memory is reused only
-when the consumer is done with it, and no slot file outlives an iteration."""
+"""`iterate_in_process`: values arrive intact and stay so, errors and early stops end the
+child, and the child of a killed parent exits at once, leaving nothing behind."""
 
-import glob
 import multiprocessing
 import os
-import pickle
 import signal
 import subprocess
 import sys
@@ -14,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from import_pipeline import parallel
 from import_pipeline.parallel import iterate_in_process
 
 
@@ -29,40 +26,34 @@ def sized_values(sizes: list[int], fail_at: int | None = None) -> Iterator[dict]
         yield {"number": number, "data": memoryview(filled(number, size)), "small": b"kept in band"}
 
 
-def slot_files(pid: int | None = None) -> set[str]:
-    """The slot files of iterations started by process `pid` (this one by default)."""
-    prefix = f"import_pipeline-{os.getpid() if pid is None else pid}-*"
-    return {path for folder in parallel._slot_folders() for path in glob.glob(os.path.join(folder, prefix))}
-
-
-def test_memoryviews_arrive_through_shared_memory_and_stay_intact_while_in_use() -> None:
-    before = slot_files()
-    # Sizes grow and shrink, so slots are reused and replaced by larger ones.
+def test_memoryviews_arrive_out_of_band_and_stay_intact_while_kept() -> None:
     sizes = [10, 300_000, 0, 2_000_000, 70_000, 5_000_000, 1_000_000, 3] * 3
-    previous = None
-    seen = 0
-    for value in iterate_in_process(sized_values, {"sizes": sizes}, shared_in_use=1):
+    kept = []
+    for value in iterate_in_process(sized_values, {"sizes": sizes}, out_of_band=True):
         assert isinstance(value["data"], memoryview) and value["data"].readonly
-        assert value["data"] == filled(value["number"], sizes[value["number"]])
         assert value["small"] == b"kept in band"
-        time.sleep(0.02)  # time for the child to fill every slot it may
-        if previous is not None:  # the value before is still in use: its memory is untouched
-            assert previous["data"] == filled(previous["number"], sizes[previous["number"]])
-        previous = value
-        seen += 1
-    assert seen == len(sizes)
-    assert slot_files() == before
+        kept.append(value)
+    assert [v["number"] for v in kept] == list(range(len(sizes)))
+    # Every value the consumer kept is still intact: nothing is reused under it.
+    assert all(v["data"] == filled(v["number"], sizes[v["number"]]) for v in kept)
 
 
-def test_an_error_or_an_early_stop_leaves_no_slot_file() -> None:
-    before = slot_files()
+def test_memoryviews_need_out_of_band() -> None:
+    with pytest.raises(TypeError, match="memoryview"):
+        list(iterate_in_process(sized_values, {"sizes": [10]}))
+
+
+def test_an_error_or_an_early_stop_ends_the_child() -> None:
     with pytest.raises(ValueError, match="failed at 4"):
-        for _ in iterate_in_process(sized_values, {"sizes": [1_000_000] * 9, "fail_at": 4}, shared_in_use=0):
+        for _ in iterate_in_process(sized_values, {"sizes": [1_000_000] * 9, "fail_at": 4}, out_of_band=True):
             pass
-    for value in iterate_in_process(sized_values, {"sizes": [1_000_000] * 50}, shared_in_use=0):
+    for value in iterate_in_process(sized_values, {"sizes": [1_000_000] * 50}, out_of_band=True):
         if value["number"] == 2:
             break
-    assert slot_files() == before
+    deadline = time.monotonic() + 10
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert multiprocessing.active_children() == []
 
 
 ORPHANED = """
@@ -72,7 +63,7 @@ from import_pipeline.parallel import iterate_in_process
 if __name__ == "__main__":
     mode = sys.argv[1]
     if mode == "shared":
-        values = iterate_in_process(sized_values, {"sizes": [1_000_000] * 1000}, shared_in_use=0)
+        values = iterate_in_process(sized_values, {"sizes": [1_000_000] * 1000}, out_of_band=True)
     elif mode == "piped":  # 50 MB values: the child is blocked sending when the parent dies
         values = iterate_in_process(big_values, {})
     else:  # the child is busy computing, not sending, when the parent dies
@@ -118,7 +109,6 @@ def test_the_child_of_a_killed_parent_exits_at_once_and_leaves_nothing(tmp_path:
     while not exited(child) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert exited(child), "the child outlived its parent by 2 s"
-    assert slot_files(parent.pid) == set()
 
 
 def test_no_named_semaphore_is_made(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -129,7 +119,7 @@ def test_no_named_semaphore_is_made(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("a multiprocessing semaphore was made")
 
     monkeypatch.setattr(multiprocessing.synchronize.SemLock, "__init__", refuse)
-    values = iterate_in_process(sized_values, {"sizes": [1_000] * 5}, shared_in_use=0)
+    values = iterate_in_process(sized_values, {"sizes": [1_000] * 5}, out_of_band=True)
     assert [value["number"] for value in values] == [0, 1, 2, 3, 4]
 
 
@@ -137,7 +127,7 @@ UNGUARDED = """
 from import_pipeline_tests.test_parallel import sized_values
 from import_pipeline.parallel import iterate_in_process
 # No `if __name__ == "__main__":` guard, as in many a user's script.
-print(sum(v["number"] for v in iterate_in_process(sized_values, {"sizes": [10] * 5}, shared_in_use=0)))
+print(sum(v["number"] for v in iterate_in_process(sized_values, {"sizes": [10] * 5}, out_of_band=True)))
 """
 
 
@@ -149,14 +139,3 @@ def test_a_script_without_a_main_guard_works(tmp_path: Path) -> None:
                           env={**os.environ, "PYTHONPATH": str(root)})
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["10"]
-
-
-def test_a_value_no_folder_has_room_for_goes_through_the_pipe_whole(monkeypatch: pytest.MonkeyPatch) -> None:
-    free, _ = multiprocessing.Pipe(duplex=False)
-    writer = parallel._SlotWriter(free, 1, "import_pipeline-test-")
-    monkeypatch.setattr(parallel, "_room", lambda folder: 0)
-    kind, (data, index, path, spans) = writer.message({"data": memoryview(b"abc" * 100_000)})
-    assert (index, path, spans) == (None, None, [])
-    assert pickle.loads(data) == {"data": b"abc" * 100_000}
-    assert writer.available == [0]  # the slot it took is free again
-    assert writer.made == []

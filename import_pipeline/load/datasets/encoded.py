@@ -21,7 +21,7 @@ from import_pipeline.sources.datasets.batches import RowBatch, hashed_batches
 class EncodedBatch:
     """A `RowBatch` encoded for binary COPY by the process that parsed it: `contents` are
     its distinct `(row_hash, data)` rows in key order, `references` its commit_rows in file
-    order, both as memoryviews (which `iterate_in_process` passes through shared memory).
+    order, both as memoryviews (which `iterate_in_process` sends out of band, as raw bytes).
     The writer only sends bytes."""
 
     contents: memoryview

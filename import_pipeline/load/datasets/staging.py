@@ -202,10 +202,10 @@ def _stage_batches(run: _StagingRun, batch_options: dict[str, object]) -> None:
     run_id, partition_key, progress = run.run_id, run.partition_key, run.progress
     if result.bytes >= CHILD_PROCESS_MIN_BYTES:
         # Named, not imported: this process only sends bytes and never loads pyarrow for it.
-        # The bytes arrive in shared memory; a batch is still being written (its contents
+        # The bytes arrive out of band, raw; a batch is still being written (its contents
         # on the second connection, then its references) while the next one is asked for.
         batches: Iterator[EncodedBatch] = iterate_in_process(
-            "import_pipeline.load.datasets.encoded:encoded_batches", batch_options, shared_in_use=1)
+            "import_pipeline.load.datasets.encoded:encoded_batches", batch_options, out_of_band=True)
     else:
         from import_pipeline.load.datasets.encoded import encoded_batches
 
