@@ -23,6 +23,7 @@ The hand-over survives its callers' mistakes and deaths:
 from __future__ import annotations
 
 import importlib
+import importlib.abc
 import io
 import multiprocessing
 import os
@@ -30,7 +31,7 @@ import pickle
 import sys
 import threading
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from typing import Any
@@ -68,8 +69,10 @@ class _OutOfBandPickler(pickle.Pickler):
 
 
 def _child(function: Callable[..., Iterator[Any]] | str, kwargs: dict[str, Any], out: Connection,
-           out_of_band: bool) -> None:
+           out_of_band: bool, unimportable: tuple[str, ...]) -> None:
     _exit_with_parent()
+    if unimportable:
+        sys.meta_path.insert(0, _Unimportable(unimportable))
     try:
         if isinstance(function, str):
             module, _, name = function.partition(":")
@@ -91,6 +94,19 @@ def _child(function: Callable[..., Iterator[Any]] | str, kwargs: dict[str, Any],
                 _send(out, (_FAILED, RuntimeError(f"{type(exc).__name__}: {exc}")))
         except _ParentGone:
             pass
+
+
+class _Unimportable(importlib.abc.MetaPathFinder):
+    """A finder that makes importing the named top-level modules (and their submodules) fail
+    with ModuleNotFoundError, as if they were not installed."""
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> None:
+        if fullname.partition(".")[0] in self.names:
+            raise ModuleNotFoundError(f"No module named {fullname!r} (kept out of this process)", name=fullname)
+        return None
 
 
 def _send_out_of_band(out: Connection, value: Any) -> None:
@@ -149,6 +165,7 @@ def iterate_in_process(
     kwargs: dict[str, Any],
     *,
     out_of_band: bool = False,
+    unimportable: Sequence[str] = (),
 ) -> Iterator[Any]:
     """Yield what `function(**kwargs)` yields, computed in a spawned child process.
 
@@ -160,10 +177,15 @@ def iterate_in_process(
     With `out_of_band`, every (contiguous) `memoryview` in a value, which could not be
     pickled otherwise, is sent as raw bytes and arrives as a read-only byte `memoryview`
     of memory of its own.
+
+    The modules named in `unimportable` cannot be imported in the child (an `import` raises
+    ImportError): pyarrow, say, then does without pandas instead of loading it (~0.2 s,
+    ~40 MiB) to ask whether plain Python values are pandas objects.
     """
     context = multiprocessing.get_context("spawn")  # no fork: the parent may run threads
     values, child_out = context.Pipe(duplex=False)
-    child = context.Process(target=_child, args=(function, kwargs, child_out, out_of_band), daemon=True)
+    child = context.Process(target=_child, args=(function, kwargs, child_out, out_of_band, tuple(unimportable)),
+                            daemon=True)
     with _main_module_hidden(function):
         child.start()
     child_out.close()  # the child's end: once it is gone, reads here end

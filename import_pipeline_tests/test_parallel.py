@@ -38,6 +38,20 @@ def test_memoryviews_arrive_out_of_band_and_stay_intact_while_kept() -> None:
     assert all(v["data"] == filled(v["number"], sizes[v["number"]]) for v in kept)
 
 
+def can_import(module: str) -> Iterator[bool]:
+    try:
+        __import__(module)
+    except ImportError:
+        yield False
+    else:
+        yield True
+
+
+def test_modules_can_be_made_unimportable_in_the_child() -> None:
+    assert list(iterate_in_process(can_import, {"module": "pandas"})) == [True]
+    assert list(iterate_in_process(can_import, {"module": "pandas"}, unimportable=("pandas",))) == [False]
+
+
 def test_memoryviews_need_out_of_band() -> None:
     with pytest.raises(TypeError, match="memoryview"):
         list(iterate_in_process(sized_values, {"sizes": [10]}))

@@ -72,8 +72,6 @@ def binary_uuid_jsonb_rows(keys: np.ndarray, documents: pa.Array) -> memoryview:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from import_pipeline.arrow_buffers import binary_scalar, binary_values, integers_of
-
     count = len(documents)
     if keys.shape != (count, 16) or keys.dtype != np.uint8:
         raise ValueError("keys must be an (n, 16) uint8 array, one per document")
@@ -83,13 +81,25 @@ def binary_uuid_jsonb_rows(keys: np.ndarray, documents: pa.Array) -> memoryview:
     headers["fields"] = 2
     headers["key_length"] = 16
     headers["key"] = keys
-    headers["document_length"] = integers_of(pc.binary_length(documents)) + 1
+    headers["document_length"] = pc.binary_length(documents).to_numpy(zero_copy_only=True) + 1
     headers["version"] = 1
     header_array = pa.FixedSizeBinaryArray.from_buffers(
         pa.binary(_UUID_JSONB_HEADER.itemsize), count, [None, pa.py_buffer(headers)])
     rows = pc.binary_join_element_wise(header_array.cast(documents.type), documents,
-                                       binary_scalar(b"", documents.type))
-    return binary_values(rows)
+                                       pa.scalar(b"", type=documents.type))
+    return _binary_values(rows)
+
+
+def _binary_values(array: Any) -> memoryview:
+    """The bytes of a binary array's values, first to last, as a view of its data buffer (no
+    copy; the view keeps the buffer alive)."""
+    import pyarrow as pa
+
+    offset_type = np.dtype(np.int64 if pa.types.is_large_binary(array.type) else np.int32)
+    offsets = np.frombuffer(array.buffers()[1], dtype=offset_type, count=len(array) + 1,
+                            offset=array.offset * offset_type.itemsize)
+    data = array.buffers()[2]
+    return memoryview(b"") if data is None else memoryview(data)[offsets[0]:offsets[-1]]
 
 
 _UUID_JSONB_HEADER = np.dtype([("fields", ">i2"), ("key_length", ">i4"), ("key", np.uint8, (16,)),

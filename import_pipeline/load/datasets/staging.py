@@ -205,7 +205,8 @@ def _stage_batches(run: _StagingRun, batch_options: dict[str, object]) -> None:
         # The bytes arrive out of band, raw; a batch is still being written (its contents
         # on the second connection, then its references) while the next one is asked for.
         batches: Iterator[EncodedBatch] = iterate_in_process(
-            "import_pipeline.load.datasets.encoded:encoded_batches", batch_options, out_of_band=True)
+            "import_pipeline.load.datasets.encoded:encoded_batches", batch_options, out_of_band=True,
+            unimportable=("pandas",))
     else:
         from import_pipeline.load.datasets.encoded import encoded_batches
 

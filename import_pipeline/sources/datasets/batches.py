@@ -28,7 +28,6 @@ from typing import Any, cast
 import numpy as np
 import pyarrow as pa
 
-from import_pipeline.arrow_buffers import binary_array, int64_array
 from import_pipeline.records import Reject
 from import_pipeline.sources.datasets.canonical_columns import canonical_json_of_texts
 from import_pipeline.sources.datasets.csv_columns import ColumnReader
@@ -88,9 +87,9 @@ def _row_batch(texts: list[bytes], runs: list[RowRun], rejects: list[Reject], re
     hashes = row_hashes(texts)
     _, first = np.unique(hashes.view(_KEY).ravel(), return_index=True)
     if documents is None:
-        distinct = binary_array([texts[i] for i in first.tolist()])
+        distinct = pa.array([texts[i] for i in first.tolist()], type=pa.large_binary())
     else:
-        distinct = documents.take(int64_array(first))
+        distinct = documents.take(pa.array(first, type=pa.int64()))
     return RowBatch(hashes, hashes[first], distinct, runs, rejects, records, bytes_read)
 
 
@@ -146,7 +145,7 @@ def _column_batches(reader: ColumnReader, skip_records: int, batch_rows: int, of
 
     def take_batch(rows: int) -> RowBatch:
         nonlocal pending, pending_rows
-        documents = pa.concat_arrays(pending) if pending else binary_array([])
+        documents = pa.concat_arrays(pending) if pending else pa.array([], type=pa.large_binary())
         first = read - pending_rows + 1
         pending = [documents.slice(rows)] if rows < pending_rows else []
         pending_rows -= rows

@@ -8,18 +8,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from import_pipeline.arrow_buffers import binary_scalar
-
 # How canonical JSON writes each character that needs escaping: `"`, `\\` and U+0000..U+001F
 # (orjson and the standard library's C encoder agree on every code point). The backslash
 # comes first, so that the escapes added after it keep theirs.
 _ESCAPES = {char: json.dumps(char, ensure_ascii=False)[1:-1] for char in ['\\', '"', *map(chr, range(32))]}
+
+
+@lru_cache(maxsize=1024)  # the same few literals serve every block of a file
+def _text_scalar(value: str, type: pa.DataType) -> pa.Scalar:
+    return pa.scalar(value.encode(), type=type) if pa.types.is_binary(type) or pa.types.is_large_binary(type) \
+        else pa.scalar(value, type=type)
 
 
 def canonical_json_of_texts(keys: Sequence[str], columns: Sequence[pa.Array]) -> pa.Array:
@@ -34,7 +39,7 @@ def canonical_json_of_texts(keys: Sequence[str], columns: Sequence[pa.Array]) ->
     text_type = columns[0].type
 
     def text(value: str) -> pa.Scalar:
-        return binary_scalar(value, text_type)
+        return _text_scalar(value, text_type)
 
     parts: list[Any] = []
     literal = "{"
