@@ -4,7 +4,7 @@ Parsing is CPU-bound Python; writing waits on the database. In one process both 
 the GIL, and the writer's many short waits each cost a GIL hand-over. `iterate_in_process`
 lets the parser have its own interpreter: the child runs `function(**kwargs)` and sends
 each yielded value (pickled) through a pipe, so memory stays bounded: the child computes
-the next value while the parent reads the last one, and waits while it is unread. An
+the next values while a thread of its sends the last ones, at most `max_pending` ahead. An
 exception in the child is raised in the parent; leaving the loop early stops the child.
 
 Large buffers (encoded COPY data) travel out of band: each `memoryview` in a value is
@@ -28,11 +28,12 @@ import io
 import multiprocessing
 import os
 import pickle
+import queue
 import sys
 import threading
 import types
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -69,31 +70,86 @@ class _OutOfBandPickler(pickle.Pickler):
 
 
 def _child(function: Callable[..., Iterator[Any]] | str, kwargs: dict[str, Any], out: Connection,
-           out_of_band: bool, unimportable: tuple[str, ...]) -> None:
+           out_of_band: bool, unimportable: tuple[str, ...], max_pending: int) -> None:
     _exit_with_parent()
     if unimportable:
         sys.meta_path.insert(0, _Unimportable(unimportable))
+    sender = _Sender(out, out_of_band, max_pending)
     try:
         if isinstance(function, str):
             module, _, name = function.partition(":")
             function = getattr(importlib.import_module(module), name)
         assert callable(function)
         for value in function(**kwargs):
-            if out_of_band:
-                _send_out_of_band(out, value)
-            else:
-                _send(out, (_VALUE, value))
-        _send(out, (_DONE, None))
+            sender.put((_VALUE, value))
+        sender.put((_DONE, None))
     except _ParentGone:
         pass
     except BaseException as exc:  # reported to the parent, which raises it
-        try:
+        with suppress(_ParentGone):
+            sender.put((_FAILED, exc))
+    sender.join()
+
+
+class _Sender:
+    """Sends the child's messages on a thread of its own: the child computes the next value
+    while the last ones are written to the pipe (a write waits for the parent to read). At
+    most `max_pending` values wait to be sent. A value that cannot be sent (it cannot be
+    pickled) is reported to the parent as the child's failure."""
+
+    def __init__(self, out: Connection, out_of_band: bool, max_pending: int) -> None:
+        self.out = out
+        self.out_of_band = out_of_band
+        self.messages: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=max_pending)
+        self.gone = False
+        self.thread = threading.Thread(target=self._run, name="child-sender", daemon=True)
+        self.thread.start()
+
+    def put(self, message: tuple[str, Any]) -> None:
+        """Queue `message` for sending; `_ParentGone` once the parent cannot be reached."""
+        if self.gone:
+            raise _ParentGone
+        self.messages.put(message)
+
+    def join(self) -> None:
+        """Wait until every queued message is sent (or the parent is gone)."""
+        self.thread.join()
+
+    def _run(self) -> None:
+        finished = False
+        while not finished:
+            kind, value = self.messages.get()
+            finished = kind in (_DONE, _FAILED)
+            if self.gone:
+                continue  # drain, so that the producer never waits on a full queue
             try:
-                _send(out, (_FAILED, exc))
-            except (pickle.PicklingError, TypeError, AttributeError):
-                _send(out, (_FAILED, RuntimeError(f"{type(exc).__name__}: {exc}")))
-        except _ParentGone:
-            pass
+                self._send(kind, value)
+            except _ParentGone:
+                self.gone = True
+            except Exception as exc:  # a value that cannot be pickled
+                finished = True
+                with suppress(_ParentGone):
+                    self._send(_FAILED, RuntimeError(f"cannot send a value to the parent: {type(exc).__name__}: {exc}"))
+                self.gone = True
+
+    def _send(self, kind: str, value: Any) -> None:
+        try:
+            if kind == _VALUE and self.out_of_band:
+                buffers: list[pickle.PickleBuffer] = []
+                stream = io.BytesIO()
+                _OutOfBandPickler(stream, protocol=5, buffer_callback=buffers.append).dump(value)
+                self.out.send((_OUT_OF_BAND, (stream.getvalue(), len(buffers))))
+                for buffer in buffers:
+                    self.out.send_bytes(buffer.raw())
+            elif kind == _FAILED:
+                try:
+                    self.out.send((kind, value))
+                except (pickle.PicklingError, TypeError, AttributeError):
+                    self.out.send((kind, RuntimeError(f"{type(value).__name__}: {value}")))
+            else:
+                self.out.send((kind, value))
+        except (BrokenPipeError, ConnectionResetError, EOFError):
+            raise _ParentGone from None
 
 
 class _Unimportable(importlib.abc.MetaPathFinder):
@@ -107,26 +163,6 @@ class _Unimportable(importlib.abc.MetaPathFinder):
         if fullname.partition(".")[0] in self.names:
             raise ModuleNotFoundError(f"No module named {fullname!r} (kept out of this process)", name=fullname)
         return None
-
-
-def _send_out_of_band(out: Connection, value: Any) -> None:
-    buffers: list[pickle.PickleBuffer] = []
-    stream = io.BytesIO()
-    _OutOfBandPickler(stream, protocol=5, buffer_callback=buffers.append).dump(value)
-    _send(out, (_OUT_OF_BAND, (stream.getvalue(), len(buffers))))
-    try:
-        for buffer in buffers:
-            out.send_bytes(buffer.raw())
-    except (BrokenPipeError, ConnectionResetError, EOFError):
-        raise _ParentGone from None
-
-
-def _send(out: Connection, message: tuple[str, Any]) -> None:
-    """Send `message` to the parent, waiting while it reads the last one; `_ParentGone` if it is gone."""
-    try:
-        out.send(message)
-    except (BrokenPipeError, ConnectionResetError, EOFError):
-        raise _ParentGone from None
 
 
 def _exit_with_parent() -> None:
@@ -166,13 +202,14 @@ def iterate_in_process(
     *,
     out_of_band: bool = False,
     unimportable: Sequence[str] = (),
+    max_pending: int = 2,
 ) -> Iterator[Any]:
     """Yield what `function(**kwargs)` yields, computed in a spawned child process.
 
     `function` must be importable by name and its arguments and values picklable. Given as
     `"module:name"`, it is imported by the child only: this process need not load what the
-    function's module needs. A value that does not fit the pipe's buffer waits there until
-    this process reads it, while the child computes the next one.
+    function's module needs. At most `max_pending` values wait to be sent while the child
+    computes the next one.
 
     With `out_of_band`, every (contiguous) `memoryview` in a value, which could not be
     pickled otherwise, is sent as raw bytes and arrives as a read-only byte `memoryview`
@@ -184,8 +221,8 @@ def iterate_in_process(
     """
     context = multiprocessing.get_context("spawn")  # no fork: the parent may run threads
     values, child_out = context.Pipe(duplex=False)
-    child = context.Process(target=_child, args=(function, kwargs, child_out, out_of_band, tuple(unimportable)),
-                            daemon=True)
+    child = context.Process(
+        target=_child, args=(function, kwargs, child_out, out_of_band, tuple(unimportable), max_pending), daemon=True)
     with _main_module_hidden(function):
         child.start()
     child_out.close()  # the child's end: once it is gone, reads here end
