@@ -237,13 +237,12 @@ def iterate_in_process(
                 if kind == _OUT_OF_BAND:
                     data, count = value
                     buffers = [memoryview(values.recv_bytes()).toreadonly() for _ in range(count)]
+                    kind, value = _VALUE, pickle.loads(data, buffers=buffers)
             except EOFError:
                 child.join(POLL_SECONDS)
                 raise ChildProcessError(f"the parsing process exited with code {child.exitcode}") from None
             if kind == _VALUE:
                 yield value
-            elif kind == _OUT_OF_BAND:
-                yield pickle.loads(data, buffers=buffers)
             elif kind == _FAILED:
                 raise value
             else:

@@ -7,7 +7,7 @@ from import_pipeline.load.gamedata import dump
 from import_pipeline.postgres.statements import family_statements
 
 PACKAGE = Path(__file__).resolve().parents[1] / "import_pipeline"
-#: `statement("family", "name")`, `fetch_row(conn, "family", "name", ...)`, `fetch_rows(...)`.
+#: `statement("family", "name")` and `fetch_row(conn, "family", "name", ...)`.
 DIRECT = re.compile(r'(?:statement\(|fetch_rows?\(\s*\w+,\s*)"(\w+)",\s*"(\w+)"')
 #: Names the gamedata writer passes on to `statement("gamedata", name)`.
 GAMEDATA_INDIRECT = re.compile(r'(?:run_counted\(|_interner\(conn, "\w+", \d+, )"(\w+)"')

@@ -71,8 +71,9 @@ def apply_migrations(conn: psycopg.Connection, directory: Path | None = None) ->
 
     Concurrent callers serialize on an advisory lock, so two processes starting at once
     apply each file exactly once. Then whatever an import that died left suspended
-    (indexes, foreign keys) is put back (`restore_abandoned`). Raises `MigrationError` when an applied file changed or
-    a file fails (that file's changes are rolled back; earlier files stay applied).
+    (indexes, foreign keys) is put back (`restore_abandoned`). Raises `MigrationError` when
+    an applied file changed or a file fails (that file's changes are rolled back; earlier
+    files stay applied).
     """
     migrations = discover(directory)
     applied_now: list[str] = []

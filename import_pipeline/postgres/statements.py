@@ -2,8 +2,8 @@
 
 A file holds one or more statements, each introduced by a `-- name: <name>` line (the
 convention of yesql and aiosql). Statements take `%(param)s` placeholders; identifiers
-are written out in the file, never formatted in. `fetch_row` and `fetch_rows` return a
-statement's rows as instances of a dataclass named after what they are.
+are written out in the file, never formatted in. `fetch_row` returns a
+statement's row as an instance of a dataclass named after what it is.
 """
 
 from __future__ import annotations
@@ -55,10 +55,3 @@ def fetch_row(conn: psycopg.Connection[Any], family: str, name: str, row_type: t
     (a dataclass whose fields are the statement's column names), or None when it returns none."""
     cursor = conn.cursor(row_factory=class_row(row_type))
     return cursor.execute(statement(family, name), params).fetchone()
-
-
-def fetch_rows(conn: psycopg.Connection[Any], family: str, name: str, row_type: type[Row],
-               params: Mapping[str, Any] | None = None) -> list[Row]:
-    """Run statement `name` of `sql/<family>/` and return its rows as `row_type`s."""
-    cursor = conn.cursor(row_factory=class_row(row_type))
-    return cursor.execute(statement(family, name), params).fetchall()

@@ -63,6 +63,8 @@ BULK_LOCK = "datasets.commit_rows.bulk"
 SUSPENDABLE_TABLES = ("datasets.commit_rows",)
 STAGE_ASSET = "datasets/staged_rows"
 FIRST_REJECTS = 5
+#: A factory of connections: a pool's `connection`, or `same_server(conn)`.
+Connect = Callable[[], AbstractContextManager[psycopg.Connection]]
 
 
 @dataclass
@@ -181,9 +183,6 @@ def _row_hash_index_suspended_for_bulk(conn: psycopg.Connection, path: Path) -> 
             yield True
 
 
-Connect = Callable[[], AbstractContextManager[psycopg.Connection]]
-
-
 @dataclass
 class _StagingRun:
     """What staging the batches of one file works with."""
@@ -283,7 +282,7 @@ class _ContentStore:
             return self.conn.execute(statement("datasets", "insert_batch_rows")).rowcount
 
 
-def same_server(conn: psycopg.Connection) -> Callable[[], AbstractContextManager[psycopg.Connection]]:
+def same_server(conn: psycopg.Connection) -> Connect:
     """A factory of new connections with the parameters of `conn` (for callers without a pool)."""
     def connect() -> AbstractContextManager[psycopg.Connection]:
         return psycopg.Connection.connect(conn.info.dsn, password=conn.info.password)

@@ -106,7 +106,7 @@ def detect_encoding(sample: bytes, *, complete: bool = True) -> str:
     undecodable = len(_UNDECODABLE.findall(text))
     if undecodable == 0:
         return "utf-8"
-    characters = sum(1 for char in text if ord(char) > 127) - undecodable
+    characters = len(text) - len(text.encode("ascii", "ignore")) - undecodable  # non-ASCII, decoded
     return "utf-8" if characters > undecodable else LEGACY_ENCODING
 
 

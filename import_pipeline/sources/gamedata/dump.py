@@ -32,7 +32,6 @@ INT32 = (-(2**31), 2**31 - 1)
 CUT_MARGIN = 64
 
 
-
 class _NotJson(ValueError):
     """A constant Python's decoder accepts but JSON (and PostgreSQL) does not: NaN, Infinity."""
 
