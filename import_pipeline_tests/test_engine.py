@@ -49,6 +49,28 @@ def test_merge_counts_and_leaves_unchanged_rows_alone(conn: psycopg.Connection, 
     assert conn.execute("SELECT body FROM docs WHERE key = 'b'").fetchone() == ("2",)
 
 
+def test_merge_with_a_hash_sends_no_body_of_an_unchanged_row(conn: psycopg.Connection) -> None:
+    create_table(conn, "public.typed", [("key", "text"), ("amount", "integer"), ("hash", "text")], primary_key=["key"])
+    merge_rows(conn, "public.typed", ["key", "amount", "hash"], [("a", 1, "h1"), ("b", 2, "h2")], ["key"],
+               hash_column="hash")
+    conn.commit()
+    # Were the bodies of unchanged rows sent, "not a number" would fail the COPY into an integer column.
+    unsent = [("a", "not a number", "h1"), ("b", "not a number", "h2"), ("c", 3, "h3")]
+    result = merge_rows(conn, "public.typed", ["key", "amount", "hash"], unsent, ["key"], hash_column="hash")
+    assert result == MergeResult(inserted=1, updated=0, unchanged=2)
+    assert conn.execute("SELECT key, amount FROM typed ORDER BY key").fetchall() == [("a", 1), ("b", 2), ("c", 3)]
+
+
+def test_merge_with_a_hash_goes_in_bounded_batches(conn: psycopg.Connection, docs: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("import_pipeline.postgres.copy.MERGE_BATCH_ROWS", 3)
+    rows = [(f"k{n}", str(n), f"h{n}") for n in range(10)]
+    assert merge_rows(conn, docs, ["key", "body", "hash"], rows, ["key"], hash_column="hash") == MergeResult(10, 0, 0)
+    rows[4] = ("k4", "changed", "h4x")
+    assert merge_rows(conn, docs, ["key", "body", "hash"], rows, ["key"], hash_column="hash") == MergeResult(0, 1, 9)
+    assert conn.execute("SELECT body FROM docs WHERE key = 'k4'").fetchone() == ("changed",)
+
+
 def test_merge_without_hash_compares_every_value_column(conn: psycopg.Connection, docs: str) -> None:
     merge_rows(conn, docs, ["key", "body"], [("a", "1"), ("b", None)], ["key"])
     conn.commit()

@@ -126,6 +126,43 @@ class DuplicateKeyInBatch(ValueError):
     """A merge batch holds the same key twice; PostgreSQL cannot upsert that in one statement."""
 
 
+#: Rows a hash-first merge holds at once: the batch whose keys and hashes go ahead of its bodies.
+MERGE_BATCH_ROWS = 5_000
+
+
+def new_or_changed(
+    conn: psycopg.Connection,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    key: Sequence[str],
+    hash_column: str,
+) -> list[Sequence[Any]]:
+    """The rows of `rows` whose key is not in `table`, or whose `hash_column` differs there.
+
+    Only the keys and hashes are sent (as typed arrays, in one query); the rows' other
+    values never leave this process. Order is kept.
+    """
+    if not rows:
+        return []
+    sent = [*key, hash_column]
+    positions = [columns.index(c) for c in sent]
+    types = column_types(conn, table, sent)
+    arrays = [[row[i] for row in rows] for i in positions]
+    statement = sql.SQL(
+        "SELECT s.ordinality FROM unnest({arrays}) WITH ORDINALITY AS s({names}, ordinality) "
+        "LEFT JOIN {table} AS t ON {join} WHERE t.{hash} IS DISTINCT FROM s.{hash}"
+    ).format(
+        arrays=sql.SQL(", ").join(sql.SQL("%s::{}[]").format(sql.SQL(t)) for t in types),
+        names=column_list(sent),
+        table=table_identifier(table),
+        join=sql.SQL(" AND ").join(sql.SQL("t.{0} = s.{0}").format(sql.Identifier(k)) for k in key),
+        hash=sql.Identifier(hash_column),
+    )
+    wanted = sorted(n for (n,) in conn.execute(statement, arrays).fetchall())
+    return [rows[n - 1] for n in wanted]
+
+
 def merge_rows(
     conn: psycopg.Connection,
     table: str,
@@ -138,60 +175,90 @@ def merge_rows(
 ) -> MergeResult:
     """Upsert `rows` into `table` on the unique `key`, rewriting only rows that changed.
 
-    The rows are COPYed into a temporary staging table, then one
+    With a `hash_column`, rows go in batches of `MERGE_BATCH_ROWS`: first each batch's keys
+    and hashes alone (`new_or_changed`), then only the bodies of the rows that are new or
+    whose hash differs; an unchanged row is neither sent nor rewritten. Without one, every
+    row is sent and a row counts as changed when any non-key column differs. The bodies are
+    COPYed into a temporary staging table, then one
     `INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE ... WHERE ... IS DISTINCT FROM ...`
-    moves them. A row counts as changed when its `hash_column` differs, or, without a hash
-    column, when any non-key column differs. Unchanged rows get no new row version. Runs in
-    one transaction (a savepoint inside the caller's). A key repeated within `rows` raises
-    `DuplicateKeyInBatch` and writes nothing.
+    moves them; unchanged rows get no new row version. Runs in one transaction (a savepoint
+    inside the caller's). A key repeated within a batch raises `DuplicateKeyInBatch` and
+    writes nothing.
     """
     missing_key = [k for k in key if k not in columns]
     if missing_key:
         raise ValueError(f"merge key column(s) {', '.join(missing_key)} not among the columns")
-    values = [c for c in columns if c not in key]
-    compared = [hash_column] if hash_column else values
-    target = table_identifier(table)
+    if hash_column is not None and hash_column not in columns:
+        raise ValueError(f"hash column {hash_column} is not among the columns")
+    inserted = updated = unchanged = 0
     with conn.transaction():
         stage = create_staging_table(conn, table, columns)
-        staged = copy_rows(conn, stage, columns, rows, types)
-        if values:
-            action = sql.SQL("DO UPDATE SET {} WHERE ({}) IS DISTINCT FROM ({})").format(
-                sql.SQL(", ").join(
-                    sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c)) for c in values
-                ),
-                column_list(compared, prefix="t"),
-                column_list(compared, prefix="excluded"),
-            )
+        if hash_column is None:
+            batches: Iterable[Iterable[Sequence[Any]]] = [rows]
         else:
-            action = sql.Composed([sql.SQL("DO NOTHING")])
-        statement = sql.SQL(
-            """
-            WITH merged AS (
-                INSERT INTO {target} AS t ({cols})
-                SELECT {cols} FROM {stage}
-                ON CONFLICT ({key}) {action}
-                RETURNING (xmax = 0) AS inserted
-            )
-            SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged
-            """
-        ).format(
-            target=target,
-            cols=column_list(columns),
-            stage=sql.Identifier(stage),
-            key=column_list(key),
-            action=action,
-        )
-        try:
-            with conn.transaction():
-                counts = conn.execute(statement).fetchone()
-                assert counts is not None  # an aggregate returns one row
-                inserted, updated = counts
-        except psycopg.errors.CardinalityViolation as exc:
-            raise DuplicateKeyInBatch(
-                f"merge into {table}: the batch holds the same ({', '.join(key)}) more than once"
-            ) from exc
+            batches = _batches(rows, MERGE_BATCH_ROWS)
+        for batch in batches:
+            sent: Iterable[Sequence[Any]] = batch
+            if hash_column is not None:
+                batch = list(batch)
+                sent = new_or_changed(conn, table, columns, batch, key, hash_column)
+                unchanged += len(batch) - len(sent)
+            staged = copy_rows(conn, stage, columns, sent, types)
+            if staged:
+                new, changed = _upsert_staged(conn, table, stage, columns, key, hash_column)
+                inserted, updated, unchanged = inserted + new, updated + changed, unchanged + staged - new - changed
+                conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(stage)))
         drop_table(conn, stage)
-    return MergeResult(inserted=inserted, updated=updated, unchanged=staged - inserted - updated)
+    return MergeResult(inserted=inserted, updated=updated, unchanged=unchanged)
+
+
+def _batches(rows: Iterable[Sequence[Any]], size: int) -> Iterable[list[Sequence[Any]]]:
+    iterator = iter(rows)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
+def _upsert_staged(conn: psycopg.Connection, table: str, stage: str, columns: Sequence[str], key: Sequence[str],
+                   hash_column: str | None) -> tuple[int, int]:
+    """Move the staged rows into `table` (see `merge_rows`); return (inserted, updated)."""
+    values = [c for c in columns if c not in key]
+    compared = [hash_column] if hash_column else values
+    if values:
+        action = sql.SQL("DO UPDATE SET {} WHERE ({}) IS DISTINCT FROM ({})").format(
+            sql.SQL(", ").join(
+                sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c)) for c in values
+            ),
+            column_list(compared, prefix="t"),
+            column_list(compared, prefix="excluded"),
+        )
+    else:
+        action = sql.Composed([sql.SQL("DO NOTHING")])
+    statement = sql.SQL(
+        """
+        WITH merged AS (
+            INSERT INTO {target} AS t ({cols})
+            SELECT {cols} FROM {stage}
+            ON CONFLICT ({key}) {action}
+            RETURNING (xmax = 0) AS inserted
+        )
+        SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged
+        """
+    ).format(
+        target=table_identifier(table),
+        cols=column_list(columns),
+        stage=sql.Identifier(stage),
+        key=column_list(key),
+        action=action,
+    )
+    try:
+        with conn.transaction():
+            counts = conn.execute(statement).fetchone()
+    except psycopg.errors.CardinalityViolation as exc:
+        raise DuplicateKeyInBatch(
+            f"merge into {table}: the batch holds the same ({', '.join(key)}) more than once"
+        ) from exc
+    assert counts is not None  # an aggregate returns one row
+    return counts[0], counts[1]
 
 
 def append_rows(
