@@ -11,7 +11,8 @@ import logging
 import os
 import re
 import warnings
-from contextlib import suppress
+from collections.abc import Callable
+from contextlib import AbstractContextManager, suppress
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -22,6 +23,9 @@ from psycopg import sql
 DATABASE_URL_ENV = "IMPORT_PIPELINE_DATABASE_URL"
 PGDATA_ENV = "IMPORT_PIPELINE_PGDATA"
 HOME_ENV = "IMPORT_PIPELINE_HOME"
+
+#: A factory of connections: a pool's `connection`, or `same_server(conn)`.
+Connect = Callable[[], AbstractContextManager[psycopg.Connection]]
 
 #: Databases the embedded server gets: one for imported data, one for Dagster's storage.
 APP_DATABASE = "import_pipeline"

@@ -34,6 +34,7 @@ from import_pipeline.load.datasets.state import (
     row_offsets,
 )
 from import_pipeline.parallel import iterate_in_process
+from import_pipeline.postgres.connect import Connect
 from import_pipeline.postgres.constraints import restore_abandoned
 from import_pipeline.postgres.copy import copy_binary
 from import_pipeline.postgres.indexes import suspended_indexes
@@ -63,8 +64,6 @@ BULK_LOCK = "datasets.commit_rows.bulk"
 SUSPENDABLE_TABLES = ("datasets.commit_rows",)
 STAGE_ASSET = "datasets/staged_rows"
 FIRST_REJECTS = 5
-#: A factory of connections: a pool's `connection`, or `same_server(conn)`.
-Connect = Callable[[], AbstractContextManager[psycopg.Connection]]
 
 
 @dataclass
