@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -139,6 +140,32 @@ def command_bench(args: argparse.Namespace) -> int:
         from import_pipeline.bench import datasets
 
         datasets.run(url, rows=args.rows, cols=args.cols, repeat=args.repeat)
+    elif args.family == "properties":
+        from import_pipeline.bench import properties
+
+        properties.run(url, addresses=args.addresses, latency_ms=args.latency_ms, error_rate=args.error_rate,
+                       rate_limit=args.rate_limit, workers=args.workers, seed=args.seed)
+    return 0
+
+
+def command_fake_property_api(args: argparse.Namespace) -> int:
+    from import_pipeline.generate.properties import PropertyWorld
+    from import_pipeline.generate.property_api import FakeApiSettings, FakePropertyApi
+
+    world = PropertyWorld(args.addresses, seed=args.seed, big_municipality=args.big_municipality,
+                          big_count=args.big_count)
+    settings = FakeApiSettings(latency_ms=args.latency_ms, jitter_ms=args.jitter_ms, error_rate=args.error_rate,
+                               rate_429=args.rate_429, blocked_every=args.blocked_every,
+                               blocked_burst=args.blocked_burst, missing_share=args.missing_share, seed=args.seed)
+    api = FakePropertyApi(world, settings, port=args.port)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stopped.set())
+    signal.signal(signal.SIGINT, lambda signum, frame: stopped.set())
+    with api:
+        counts = world.municipality_counts()
+        print(f"fake property API on {api.url}: {args.addresses:,} villas in {len(counts)} municipalities "
+              f"(most: {max(counts, key=counts.__getitem__)}, {max(counts.values()):,}); Ctrl-C stops it", flush=True)
+        stopped.wait()
     return 0
 
 
@@ -190,7 +217,33 @@ def build_parser() -> argparse.ArgumentParser:
     data_bench.add_argument("--cols", type=int, default=10)
     data_bench.add_argument("--repeat", type=int, default=1,
                             help="rounds of the import and the baselines, interleaved; the fastest of each is kept")
+    props_bench = families.add_parser(
+        "properties", help="crawl of one municipality from the fake API vs min(workers / latency, rate limit)")
+    props_bench.add_argument("--addresses", type=int, default=5_000)
+    props_bench.add_argument("--latency-ms", type=float, default=50.0)
+    props_bench.add_argument("--error-rate", type=float, default=0.0, help="share of requests answering 5xx or dropped")
+    props_bench.add_argument("--rate-limit", type=float, default=None, help="requests/s (default: none)")
+    props_bench.add_argument("--workers", type=int, default=None,
+                             help="requests in flight (default: from the rate limit and latency, at most 16)")
+    props_bench.add_argument("--seed", type=int, default=1)
     bench.set_defaults(run=command_bench)
+
+    fake = commands.add_parser("fake-property-api", help="serve a fake of the property API on 127.0.0.1")
+    fake.add_argument("--port", type=int, default=8765)
+    fake.add_argument("--addresses", type=int, default=20_000)
+    fake.add_argument("--seed", type=int, default=1)
+    fake.add_argument("--big-municipality", default="København",
+                      help="a municipality given --big-count of the villas (default: København)")
+    fake.add_argument("--big-count", type=int, default=12_000, help="villas in --big-municipality (past 10,000 "
+                                                                    "the search must split)")
+    fake.add_argument("--latency-ms", type=float, default=0.0)
+    fake.add_argument("--jitter-ms", type=float, default=0.0)
+    fake.add_argument("--error-rate", type=float, default=0.0, help="share of requests answering 5xx or dropped")
+    fake.add_argument("--rate-429", type=float, default=0.0, help="share answering 429 with Retry-After")
+    fake.add_argument("--blocked-every", type=int, default=0, help="after every N requests, a burst of 403s")
+    fake.add_argument("--blocked-burst", type=int, default=0)
+    fake.add_argument("--missing-share", type=float, default=0.0, help="share of address ids answering 404")
+    fake.set_defaults(run=command_fake_property_api)
     return parser
 
 

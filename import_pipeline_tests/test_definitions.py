@@ -1,5 +1,7 @@
 """Every definition of the code location loads and validates, as `dg check defs` would."""
 
+import datetime
+
 import dagster as dg
 
 from import_pipeline.definitions import defs
@@ -18,7 +20,29 @@ def test_definitions_load_and_validate() -> None:
     assert {"datasets/staged_rows", "datasets/commits", "datasets/dataset_search"} <= keys
     assert loaded.resolve_sensor_def("datasets_landing_sensor")
     assert loaded.resolve_schedule_def("datasets_search_schedule")
-    assert set(loaded.resources) >= {"postgres", "io_manager", "gamedata_files", "dataset_files_folder"}
+    assert {"properties/search_results", "properties/details", "properties/cases"} <= keys
+    assert loaded.resolve_job_def("properties_crawl_job")
+    assert set(loaded.resources) >= {"postgres", "io_manager", "gamedata_files", "dataset_files_folder", "property_api"}
+
+
+def test_the_weekly_schedule_requests_one_run_per_municipality_once_a_week() -> None:
+    loaded = defs()
+    schedule = loaded.resolve_schedule_def("properties_weekly_schedule")
+    when = dg.build_schedule_context(scheduled_execution_time=datetime.datetime(2026, 12, 7, 2, tzinfo=datetime.UTC),
+                                     repository_def=loaded.get_repository_def())
+    requests = list(schedule.evaluate_tick(when).run_requests or [])
+    assert len(requests) == 40 == len({r.partition_key for r in requests})
+    assert {r.run_key for r in requests} == {f"2026-W50:{r.partition_key}" for r in requests}
+    assert schedule.job_name == "properties_crawl_job"
+
+
+def test_the_properties_steps_share_one_pool_and_the_family_tag() -> None:
+    loaded = defs()
+    for name in ("search_results", "details", "cases"):
+        asset = loaded.resolve_assets_def(dg.AssetKey(["properties", name]))
+        assert asset.node_def.pool == "properties_api"
+        assert asset.partitions_def is not None and len(asset.partitions_def.get_partition_keys()) == 40
+    assert loaded.resolve_job_def("properties_crawl_job").tags["import_pipeline/family"] == "properties"
 
 
 def test_the_search_view_is_one_asset_after_the_commits_of_every_file() -> None:

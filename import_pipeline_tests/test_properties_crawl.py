@@ -218,3 +218,20 @@ def test_the_fake_lists_more_than_10000_villas_and_the_crawl_splits_them(
     listed_ids = [r[0] for r in conn.execute(
         "SELECT address_id FROM properties.search_results WHERE municipality = 'København' ORDER BY 1")]
     assert listed_ids == world.address_ids("København")
+
+
+def test_a_crawl_the_api_refuses_stops_early_in_one_line(database_url: str, conn: psycopg.Connection,
+                                                          world: PropertyWorld) -> None:
+    municipality = "København"
+    with FakePropertyApi(world, FakeApiSettings(missing_share=1.0)) as fake:
+        result = crawl(database_url, fake.url, partition=municipality, raise_on_error=False, max_workers=4)
+        asked = fake.state.stats()["counts"]["requests_addresses"]
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    message = failure.step_failure_data.error.message  # type: ignore[union-attr]
+    assert "stopped after" in message and "the API is refusing this crawl" in message
+    assert asked < len(world.address_ids(municipality)) // 2
+    # What was fetched before the stop is written (here, rejects); the few still in flight are not.
+    written = conn.execute("SELECT count(*) FROM import_pipeline.rejects WHERE asset = 'properties/details'"
+                           ).fetchone()
+    assert written is not None and 200 <= written[0] <= asked

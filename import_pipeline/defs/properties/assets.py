@@ -61,7 +61,8 @@ def search_results(context: dg.AssetExecutionContext, property_api: PropertyApi,
         with property_api.client() as client, \
                 SharedRate(postgres.connection, context.run.run_id, property_api.rate_limit, client.pacer):
             listed = search_rows(client, municipality, per_page=property_api.per_page,
-                                 max_failure_ratio=property_api.max_failure_ratio, log=context.log.info)
+                                 max_failure_ratio=property_api.max_failure_ratio, log=context.log.info,
+                                 progress_seconds=property_api.progress_seconds)
             try:
                 yield from listed.rows
             except CrawlFailed as exc:

@@ -32,11 +32,15 @@ class PropertyApi(dg.ConfigurableResource):
     per_page: int = Field(default=100, ge=1, le=1000, description="Search results per page")
     connect_timeout: float = Field(default=5.0, gt=0, description="Seconds to connect")
     read_timeout: float = Field(default=30.0, gt=0, description="Seconds to wait for an answer")
-    attempts: int = Field(default=6, ge=1, description="Tries per request (connection errors, timeouts, 5xx, 429)")
-    backoff_seconds: float = Field(default=0.5, ge=0, description="Backoff base: attempt n waits up to base x 2^n")
-    backoff_max_seconds: float = Field(default=30.0, ge=0, description="Longest backoff between tries")
-    blocked_pause_seconds: float = Field(default=10.0, ge=0, description="Least wait after a 403 before retrying")
-    blocked_slowdown_seconds: float = Field(default=60.0, ge=0, description="How long a 403 halves the rate")
+    attempts: int = Field(default=RetryPolicy.attempts, ge=1,
+                          description="Tries per request (connection errors, timeouts, 5xx, 429)")
+    backoff_seconds: float = Field(default=RetryPolicy.backoff, ge=0,
+                                   description="Backoff base: try n waits a random time up to base x 2^(n-1)")
+    backoff_max_seconds: float = Field(default=RetryPolicy.backoff_max, ge=0, description="Longest backoff")
+    blocked_pause_seconds: float = Field(default=RetryPolicy.blocked_pause, ge=0,
+                                         description="Least wait after a 403 before trying again")
+    blocked_slowdown_seconds: float = Field(default=RetryPolicy.blocked_seconds, ge=0,
+                                            description="How long a 403 halves the rate")
     max_failure_ratio: float = Field(
         default=0.01, ge=0, le=1, description="Share of documents that may fail before the run fails")
     batch_size: int = Field(default=200, ge=1, description="Documents per committed batch")

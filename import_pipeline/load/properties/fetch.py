@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -25,6 +25,8 @@ CONCURRENCY_MARGIN = 1.5
 #: After this many attempts, a run whose failures exceed `STOP_RATIO` stops: the API is down for it.
 STOP_AFTER = 200
 STOP_RATIO = 0.5
+#: Items under way per request slot.
+UNDER_WAY = 2
 
 
 class CrawlFailed(RuntimeError):
@@ -43,7 +45,7 @@ class Fetched(Generic[Item]):
 class Concurrency:
     """How many requests to keep in flight: `workers` when set, else enough for the pacer's rate
     at the client's observed latency (x `CONCURRENCY_MARGIN`), between 2 and `max_workers`;
-    `max_workers` when there is no rate limit."""
+    `max_workers` when there is no rate limit. Each evaluation sets the client's request slots."""
 
     def __init__(self, client: PropertyApiClient, workers: int | None, max_workers: int) -> None:
         self._client = client
@@ -62,14 +64,16 @@ class Concurrency:
                 latency = self._client.stats.mean_latency() or ASSUMED_LATENCY
                 target = min(self.max_workers, max(2, math.ceil(rate * latency * CONCURRENCY_MARGIN)))
         self.peak = max(self.peak, target)
+        self._client.slots.set_limit(target)
         return target
 
 
 def fetch_parallel(items: Iterable[Item], fetch: Callable[[Item], dict[str, Any]], *,
-                   concurrency: Concurrency) -> Iterator[Fetched[Item]]:
-    """`fetch(item)` for every item on up to `concurrency.max_workers` threads, at most
-    `concurrency()` at a time; outcomes are yielded as they complete (not in order). An
-    `ApiError` is an outcome; any other exception is raised here."""
+                   concurrency: Concurrency) -> Generator[Fetched[Item], None, None]:
+    """`fetch(item)` for every item on worker threads, outcomes yielded as they complete (not
+    in order). At most `concurrency()` requests are in flight (the client's slots); twice as
+    many items are under way, so that threads waiting out a retry's backoff leave no slot
+    idle. An `ApiError` is an outcome; any other exception is raised here."""
 
     def run(item: Item) -> Fetched[Item]:
         try:
@@ -77,11 +81,11 @@ def fetch_parallel(items: Iterable[Item], fetch: Callable[[Item], dict[str, Any]
         except ApiError as exc:
             return Fetched(item, None, exc)
 
-    with ThreadPoolExecutor(concurrency.max_workers, thread_name_prefix="fetch") as pool:
+    with ThreadPoolExecutor(UNDER_WAY * concurrency.max_workers, thread_name_prefix="fetch") as pool:
         pending: set[Future[Fetched[Item]]] = set()
         try:
             for item in items:
-                while len(pending) >= concurrency():
+                while len(pending) >= UNDER_WAY * concurrency():
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for future in done:
                         yield future.result()

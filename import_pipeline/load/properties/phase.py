@@ -17,13 +17,14 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 import psycopg
 from psycopg import sql
 
-from import_pipeline.load.properties.fetch import Concurrency, CrawlProgress, fetch_parallel
+from import_pipeline.load.properties.fetch import Concurrency, CrawlFailed, CrawlProgress, fetch_parallel
 from import_pipeline.postgres.connect import Connect
 from import_pipeline.postgres.rejects import clear_rejects, write_rejects
 from import_pipeline.postgres.scalar import fetch_value
@@ -160,11 +161,13 @@ def run_phase(phase: Phase, *, connect: Connect, client: PropertyApiClient, muni
         result.written.add(written)
 
     started = time.monotonic()
-    with connect() as writer_conn, BackgroundWriter(write, depth=2, name=f"{asset}-writer") as writer:
+    stopped: CrawlFailed | None = None
+    outcomes = fetch_parallel(_pending(connect, phase, params), lambda p: phase.fetch(client, p),
+                              concurrency=concurrency)
+    with closing(outcomes), connect() as writer_conn, \
+            BackgroundWriter(write, depth=2, name=f"{asset}-writer") as writer:
         batch: Batch[Any] = Batch()
         last_flush = time.monotonic()
-        outcomes = fetch_parallel(_pending(connect, phase, params), lambda p: phase.fetch(client, p),
-                                  concurrency=concurrency)
         for outcome in outcomes:
             failure = _failure(phase, client.base_url, outcome.item, outcome.document, outcome.error, batch)
             progress.add(failed=failure)
@@ -175,7 +178,11 @@ def run_phase(phase: Phase, *, connect: Connect, client: PropertyApiClient, muni
                 _take_rejects(result, batch)
                 writer.submit(batch)
                 batch, last_flush = Batch(), time.monotonic()
-            progress.check_budget(settings.max_failure_ratio, final=False)
+            try:
+                progress.check_budget(settings.max_failure_ratio, final=False)
+            except CrawlFailed as exc:
+                stopped = exc  # raised once what was fetched is written
+                break
         _take_rejects(result, batch)
         writer.submit(batch)
     result.seconds = time.monotonic() - started
@@ -183,6 +190,8 @@ def run_phase(phase: Phase, *, connect: Connect, client: PropertyApiClient, muni
     result.workers = concurrency.peak
     if total:
         log(progress.describe())
+    if stopped is not None:
+        raise stopped
     progress.check_budget(settings.max_failure_ratio, final=True)
     return result
 

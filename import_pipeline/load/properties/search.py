@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -17,17 +18,27 @@ PAGE_WORKERS = 4
 
 
 def search_rows(client: PropertyApiClient, municipality: str, *, per_page: int, max_failure_ratio: float,
-                log: Callable[[str], None], window: int = WINDOW,
-                on_report: Callable[[SearchReport], None] | None = None) -> RowStream:
+                log: Callable[[str], None], window: int = WINDOW, progress_seconds: float = 5.0) -> RowStream:
     """Every villa of `municipality` once, as a RowStream of `SUMMARY_COLUMNS` (without the
     municipality column: the partition key fills it).
 
-    The rows are produced while the stream is read. When it is exhausted, the crawl's summary
-    is logged and `on_report` called; if the addresses the crawl could not reach are more
-    than `max_failure_ratio` of the hits, `CrawlFailed` is raised instead (a writer in a
-    transaction then keeps the previous search results).
+    The rows are produced while the stream is read, with a progress line every
+    `progress_seconds`. When it is exhausted, the crawl's summary is logged; if the addresses
+    the crawl could not reach are more than `max_failure_ratio` of the hits, `CrawlFailed`
+    is raised instead (a writer in a transaction then keeps the previous search results).
     """
-    search = MunicipalitySearch(client, municipality, per_page=per_page, window=window)
+    pages = [0, 0]  # pages read, summaries seen
+    last_line = [time.monotonic()]
+
+    def on_page(summaries: int) -> None:
+        pages[0] += 1
+        pages[1] += summaries
+        if time.monotonic() - last_line[0] >= progress_seconds:
+            last_line[0] = time.monotonic()
+            log(f"search of {municipality}: {pages[0]:,} pages read, {pages[1]:,} summaries seen, "
+                f"{client.stats.snapshot().get('retries', 0):,} retries")
+
+    search = MunicipalitySearch(client, municipality, per_page=per_page, window=window, on_page=on_page)
     stream = RowStream(columns=SUMMARY_COLUMNS, rows=iter(()))
 
     def rows() -> Iterator[tuple[Any, ...]]:
@@ -45,8 +56,6 @@ def search_rows(client: PropertyApiClient, municipality: str, *, per_page: int, 
         if report.total_hits and report.shortfall / report.total_hits > max_failure_ratio:
             raise CrawlFailed(f"search of {municipality}: {report.shortfall:,} of {report.total_hits:,} addresses "
                               f"could not be listed (more than {max_failure_ratio:.1%}); see import_pipeline.rejects")
-        if on_report is not None:
-            on_report(report)
 
     stream.rows = rows()
     return stream

@@ -20,6 +20,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -71,8 +73,8 @@ class RetryPolicy:
     """How hard to try: attempts per request, backoff (s) and its cap, the pause after a 403,
     and how much and how long a 403 slows the crawl."""
 
-    attempts: int = 6
-    backoff: float = 0.5
+    attempts: int = 8
+    backoff: float = 0.2
     backoff_max: float = 30.0
     retry_after_max: float = 120.0
     blocked_pause: float = 10.0
@@ -111,6 +113,37 @@ class RequestStats:
             return dict(self._counts)
 
 
+class RequestSlots:
+    """At most `limit` requests in flight at once (None: no limit); the limit may change any time.
+
+    A request holds a slot only while it is on the wire: a thread waiting out a backoff does
+    not, so retries do not lower the crawl's concurrency.
+    """
+
+    def __init__(self, limit: int | None = None) -> None:
+        self._limit = limit
+        self._busy = 0
+        self._changed = threading.Condition()
+
+    def set_limit(self, limit: int | None) -> None:
+        with self._changed:
+            self._limit = limit
+            self._changed.notify_all()
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Wait for a free slot and hold it for the block."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._limit is None or self._busy < self._limit)
+            self._busy += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._busy -= 1
+                self._changed.notify()
+
+
 @dataclass(frozen=True)
 class SearchPage:
     """One page of `/search/addresses`: the query's total hits and this page's summaries."""
@@ -124,8 +157,8 @@ class PropertyApiClient:
     """GETs JSON documents from the property API at `base_url` (see the module for retries).
 
     Thread-safe: worker threads share one `requests.Session` whose connection pool holds
-    `pool_size` connections (a thread waits for a free one rather than opening more), and
-    one `RequestPacer`.
+    `pool_size` connections (a thread waits for a free one rather than opening more), one
+    `RequestPacer` and the `slots` that bound the requests in flight (`pool_size` by default).
     """
 
     def __init__(self, base_url: str, *, pool_size: int, pacer: RequestPacer,
@@ -134,6 +167,7 @@ class PropertyApiClient:
         self.pacer = pacer
         self.policy = policy or RetryPolicy()
         self.stats = RequestStats()
+        self.slots = RequestSlots(max(1, pool_size))
         self._timeouts = timeouts
         self._session = requests.Session()
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(1, pool_size), pool_block=True, max_retries=0)
@@ -199,17 +233,18 @@ class PropertyApiClient:
         return answer
 
     def _attempt(self, url: str, params: dict[str, Any] | None) -> Any:
-        self.pacer.acquire()
-        self.stats.add("requests")
-        started = time.perf_counter()
-        try:
-            response = self._session.get(url, params=params, timeout=self._timeouts)
-            body = response.content
-        except requests.Timeout as exc:
-            raise _Transient(url, None, f"timed out ({type(exc).__name__})", "timeout") from None
-        except requests.RequestException as exc:
-            raise _Transient(url, None, f"connection failed ({type(exc).__name__})", "connection") from None
-        self.stats.add_latency(time.perf_counter() - started)
+        with self.slots.hold():
+            self.pacer.acquire()
+            self.stats.add("requests")
+            started = time.perf_counter()
+            try:
+                response = self._session.get(url, params=params, timeout=self._timeouts)
+                body = response.content
+            except requests.Timeout as exc:
+                raise _Transient(url, None, f"timed out ({type(exc).__name__})", "timeout") from None
+            except requests.RequestException as exc:
+                raise _Transient(url, None, f"connection failed ({type(exc).__name__})", "connection") from None
+            self.stats.add_latency(time.perf_counter() - started)
         status = response.status_code
         if status == 200:
             try:

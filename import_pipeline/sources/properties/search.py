@@ -24,6 +24,7 @@ union of what the passes saw is kept and the difference reported. Duplicates are
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -99,7 +100,8 @@ class MunicipalitySearch:
     """`summaries()` yields each villa of `municipality` once; `report` says how it went.
 
     Pages of one pass are fetched by `executor` when one is given (in parallel, kept in
-    order), else one after another. Memory holds one segment's summaries (at most twice the
+    order), else one after another; `on_page` is told each page's number of summaries (from
+    the thread that fetched it, one call at a time). Memory holds one segment's summaries (at most twice the
     window), never the whole municipality's, apart from the set of ids already yielded.
     """
 
@@ -116,6 +118,7 @@ class MunicipalitySearch:
         self.on_page = on_page
         self.report = SearchReport(municipality)
         self._yielded: set[str] = set()
+        self._lock = threading.Lock()  # pages of a pass may be fetched on several threads
 
     def summaries(self) -> Iterator[dict[str, Any]]:
         municipality = self.report.municipality
@@ -208,11 +211,13 @@ class MunicipalitySearch:
             yield from self.executor.map(lambda p: self._page(segment, p, ascending), pages)
 
     def _page(self, segment: Segment, page: int, ascending: bool) -> SearchPage:
-        self.report.requests += 1
+        with self._lock:
+            self.report.requests += 1
         result = self.client.search(
             segment.municipality, page=page, per_page=self.per_page, ascending=ascending,
             zip_codes=(segment.zip_code,) if segment.zip_code is not None else (),
         )
         if self.on_page is not None:
-            self.on_page(len(result.addresses))
+            with self._lock:
+                self.on_page(len(result.addresses))
         return result
