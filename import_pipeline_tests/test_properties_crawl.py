@@ -83,6 +83,9 @@ def test_a_crawl_stores_exactly_the_fakes_villas_with_their_rows(
     links = conn.execute("SELECT count(*) FROM properties.property_registrations").fetchone()
     registrations = sum(len(world.address_document(v)["registrations"]) for v in world.search(MUNICIPALITY, None, True))
     assert links == (registrations,)
+    shared = conn.execute("SELECT count(*) FROM properties.property_registrations WHERE registration_id LIKE "
+                          "'shared-%%' GROUP BY registration_id HAVING count(*) = 2").fetchall()
+    assert shared, "pairs of villas share one sale, stored once, linked twice"
     check = result.get_asset_check_evaluations()[0]
     assert check.passed
     metadata = result.asset_materializations_for_node("properties__details")[0].metadata
@@ -121,6 +124,26 @@ def test_a_rerun_fetches_nothing_unchanged_and_rewrites_only_what_changed(
     changes = conn.execute("SELECT old_price, new_price FROM properties.price_changes WHERE old_price IS NOT NULL"
                            ).fetchall()
     assert changes == [(old_price, new_price)]
+
+
+def test_a_villa_put_on_the_market_is_asked_for_once_more_and_its_case_fetched(
+        database_url: str, conn: psycopg.Connection, api: FakePropertyApi, world: PropertyWorld) -> None:
+    crawl(database_url, api.url)
+    villa = next(v for v in world.search(MUNICIPALITY, None, True) if not world.on_market(v))
+    path = f"/addresses/{villa.address_id}"
+    world.put_on_market(villa.address_id)  # the summary changes, the address document does not
+    case_id = world.summary(villa)["caseID"]
+
+    crawl(database_url, api.url)
+    assert api.state.stats()["paths"][path] == 2
+    row = conn.execute("SELECT is_on_market, case_id, document FROM properties.properties WHERE address_id = %s",
+                       (villa.address_id,)).fetchone()
+    assert row == (True, case_id, world.address_document(villa))
+    assert conn.execute("SELECT price FROM properties.cases WHERE case_id = %s", (case_id,)).fetchone() \
+        == (world.case_document(villa)["priceCash"],)
+
+    crawl(database_url, api.url)
+    assert api.state.stats()["paths"][path] == 2  # the new summary is recorded: not asked a third time
 
 
 def test_injected_errors_end_in_exactly_the_fakes_set(database_url: str, conn: psycopg.Connection,

@@ -61,15 +61,17 @@ def test_the_first_error_reaches_the_caller_and_nothing_is_written_after_it() ->
 
 def test_an_error_in_the_callers_block_stops_the_writer() -> None:
     written = []
-    gate = threading.Event()
+    writing, gate = threading.Event(), threading.Event()
 
     def write(item: int) -> None:
+        writing.set()
         gate.wait(10)
         written.append(item)
 
     with pytest.raises(KeyError), BackgroundWriter(write, depth=50, name="test-writer") as writer:
         for n in range(40):
             writer.submit(n)
+        assert writing.wait(10)  # on a loaded machine the writer thread may not have started yet
         threading.Timer(0.2, gate.set).start()  # item 0 is still being written when the block fails
         raise KeyError("parse error")
     assert written == [0]

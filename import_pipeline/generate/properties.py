@@ -75,6 +75,8 @@ class PropertyWorld:
     on_market_share: float = 0.1
     _villas: dict[str, Villa] = field(default_factory=dict, init=False)
     _by_number: dict[int, Villa] = field(default_factory=dict, init=False)
+    _shared_sale: dict[int, str] = field(default_factory=dict, init=False)
+    _listed: set[int] = field(default_factory=set, init=False)
     _sorted: dict[str, list[tuple[tuple[str, int, str], str]]] = field(default_factory=dict, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _next_number: int = field(default=0, init=False)
@@ -83,12 +85,18 @@ class PropertyWorld:
         names = [m.name for m in municipalities()]
         weights = [max(m.properties_sampled, 1) for m in municipalities()]
         rng = random.Random(self.seed)
+        previous: dict[str, int] = {}
         for number in range(self.addresses):
             if number < self.big_count and self.big_municipality:
                 municipality = self.big_municipality
             else:
                 municipality = rng.choices(names, weights)[0]
             self._add(self._villa(number, municipality, rng))
+            if number % 25 == 0 and municipality in previous:
+                # A semi-detached pair sold together: one sale on both addresses, as the real
+                # data repeats a sale on every address of a building.
+                self._shared_sale[number] = self._shared_sale[previous[municipality]] = f"shared-{number}"
+            previous[municipality] = number
 
     def _villa(self, number: int, municipality: str, rng: random.Random, first_road: bool = False) -> Villa:
         code = MUNICIPALITY_CODES[municipality]
@@ -157,8 +165,18 @@ class PropertyWorld:
             villa = self._by_number.get(number) if number is not None else None
         return villa if villa is not None and case_id_of(self, villa) == case_id else None
 
+    def shared_sale(self, villa: Villa) -> str | None:
+        """The id of the sale the villa shares with its semi-detached neighbour, if it has one."""
+        return self._shared_sale.get(villa.number)
+
+    def put_on_market(self, address_id: str) -> None:
+        """List the villa for sale: its search summary gets a case; its address document does not change."""
+        with self._lock:
+            self._listed.add(self._villas[address_id].number)
+
     def on_market(self, villa: Villa) -> bool:
-        return random.Random(f"{self.seed}:market:{villa.number}").random() < self.on_market_share
+        return villa.number in self._listed or \
+            random.Random(f"{self.seed}:market:{villa.number}").random() < self.on_market_share
 
     # -- documents --------------------------------------------------------------------------------
 
@@ -341,11 +359,10 @@ def _registrations(world: PropertyWorld, villa: Villa, rng: random.Random, code:
             "propertyNumber": villa.number,
             "registrationID": str(5_000_000 + villa.number * 10 + n), "type": "normal",
         })
-    if villa.number % 50 == 1:
-        # A semi-detached pair sold together: the same registration on both addresses (as
-        # the real data repeats one registration on every address of a building).
+    shared = world.shared_sale(villa)
+    if shared is not None:
         rows.append({"amount": 4_000_000, "date": "2001-06-01", "area": living, "municipalityCode": code,
-                     "propertyNumber": 0, "registrationID": f"shared-{villa.number // 50}", "type": "family"})
+                     "propertyNumber": 0, "registrationID": shared, "type": "family"})
     return rows
 
 
