@@ -7,6 +7,7 @@ caller, except where a docstring promises atomicity: then they open a transactio
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import uuid
 from array import array
@@ -20,6 +21,7 @@ from psycopg.copy import LibpqWriter
 
 from import_pipeline.postgres.binary import BINARY_HEADER, BINARY_TRAILER, binary_int4_rows
 from import_pipeline.postgres.identifiers import column_list, table_identifier
+from import_pipeline.postgres.scalar import fetch_value
 from import_pipeline.postgres.tables import table_columns
 
 # Bytes handed to libpq before waiting for them to reach the server. psycopg's 1 MB default
@@ -140,27 +142,37 @@ def new_or_changed(
 ) -> list[Sequence[Any]]:
     """The rows of `rows` whose key is not in `table`, or whose `hash_column` differs there.
 
-    Only the keys and hashes are sent (as typed arrays, in one query); the rows' other
-    values never leave this process. Order is kept.
+    Only the keys and hashes are sent: binary COPY into a session-temporary probe table
+    (kept for the next call), then one join on the key. The rows' other values never leave
+    this process. Order is kept.
     """
     if not rows:
         return []
     sent = [*key, hash_column]
     positions = [columns.index(c) for c in sent]
-    types = column_types(conn, table, sent)
-    arrays = [[row[i] for row in rows] for i in positions]
+    probe = sql.Identifier(f"_probe_{hashlib.md5(table.encode()).hexdigest()[:16]}")
+    conn.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} AS SELECT {}, 0 AS ordinal FROM {} WITH NO DATA").format(
+        probe, column_list(sent), table_identifier(table)))
+    conn.execute(sql.SQL("TRUNCATE {}").format(probe))
+    types = [*column_types(conn, table, sent), "int4"]  # asked before the COPY holds the connection
+    with conn.cursor() as cur, cur.copy(sql.SQL("COPY {} ({}, ordinal) FROM STDIN (FORMAT BINARY)").format(
+            probe, column_list(sent))) as copy:
+        copy.set_types(types)
+        for ordinal, row in enumerate(rows):
+            copy.write_row([*(row[i] for i in positions), ordinal])
+    # A lateral probe of the key's index per row: with a plain join the planner may hash the
+    # whole table, reading every body (the probe table has no statistics).
     statement = sql.SQL(
-        "SELECT s.ordinality FROM unnest({arrays}) WITH ORDINALITY AS s({names}, ordinality) "
-        "LEFT JOIN {table} AS t ON {join} WHERE t.{hash} IS DISTINCT FROM s.{hash}"
+        "SELECT p.ordinal FROM {probe} AS p "
+        "LEFT JOIN LATERAL (SELECT t.{hash} FROM {table} AS t WHERE {join}) AS t ON true "
+        "WHERE t.{hash} IS DISTINCT FROM p.{hash} ORDER BY p.ordinal"
     ).format(
-        arrays=sql.SQL(", ").join(sql.SQL("%s::{}[]").format(sql.SQL(t)) for t in types),
-        names=column_list(sent),
+        probe=probe,
         table=table_identifier(table),
-        join=sql.SQL(" AND ").join(sql.SQL("t.{0} = s.{0}").format(sql.Identifier(k)) for k in key),
+        join=sql.SQL(" AND ").join(sql.SQL("t.{0} = p.{0}").format(sql.Identifier(k)) for k in key),
         hash=sql.Identifier(hash_column),
     )
-    wanted = sorted(n for (n,) in conn.execute(statement, arrays).fetchall())
-    return [rows[n - 1] for n in wanted]
+    return [rows[n] for (n,) in conn.execute(statement).fetchall()]
 
 
 def merge_rows(
@@ -177,7 +189,8 @@ def merge_rows(
 
     With a `hash_column`, rows go in batches of `MERGE_BATCH_ROWS`: first each batch's keys
     and hashes alone (`new_or_changed`), then only the bodies of the rows that are new or
-    whose hash differs; an unchanged row is neither sent nor rewritten. Without one, every
+    whose hash differs; an unchanged row is neither sent nor rewritten. Into an empty table
+    all rows stream in one go, unchecked. Without one, every
     row is sent and a row counts as changed when any non-key column differs. The bodies are
     COPYed into a temporary staging table, then one
     `INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE ... WHERE ... IS DISTINCT FROM ...`
@@ -193,14 +206,14 @@ def merge_rows(
     inserted = updated = unchanged = 0
     with conn.transaction():
         stage = create_staging_table(conn, table, columns)
-        if hash_column is None:
-            batches: Iterable[Iterable[Sequence[Any]]] = [rows]
-        else:
-            batches = _batches(rows, MERGE_BATCH_ROWS)
+        # Into an empty table every row is new: no key to check, the rows stream in one go.
+        check_keys = hash_column is not None and fetch_value(
+            conn, sql.SQL("SELECT EXISTS (SELECT FROM {})").format(table_identifier(table)))
+        batches = _batches(rows, MERGE_BATCH_ROWS) if check_keys else [rows]
         for batch in batches:
             sent: Iterable[Sequence[Any]] = batch
-            if hash_column is not None:
-                batch = list(batch)
+            if check_keys:
+                assert hash_column is not None and isinstance(batch, list)
                 sent = new_or_changed(conn, table, columns, batch, key, hash_column)
                 unchanged += len(batch) - len(sent)
             staged = copy_rows(conn, stage, columns, sent, types)
