@@ -13,9 +13,10 @@ from import_pipeline.defs.gamedata.assets import dump_job, extras_job, gamedata_
 from import_pipeline.defs.gamedata.checks import no_orphan_rows
 from import_pipeline.defs.gamedata.resources import GamedataFiles
 from import_pipeline.defs.gamedata.sensors import gamedata_landing_sensor
-from import_pipeline.load.gamedata.dump import DeletionRefused, import_dump
+from import_pipeline.load.gamedata.dump import import_dump
 from import_pipeline.load.gamedata.perks import import_perks
 from import_pipeline.load.gamedata.symbiants import import_symbiants
+from import_pipeline.postgres.guards import DeletionRefused
 from import_pipeline.records import Reject
 from import_pipeline.resources import PostgresResource
 from import_pipeline.sources.gamedata.symbiants import SymbiantDrop, read_symbiants

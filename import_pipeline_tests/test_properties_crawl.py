@@ -26,11 +26,12 @@ ASSETS = [search_results, details, cases]
 
 
 def crawl(database_url: str, api_url: str, *, partition: str = MUNICIPALITY, refresh: bool = False,
-          raise_on_error: bool = True, **api: object) -> dg.ExecuteInProcessResult:
+          raise_on_error: bool = True, max_delete_share: float = 0.1, **api: object) -> dg.ExecuteInProcessResult:
     postgres = PostgresResource(url=database_url, apply_migrations=False)
     settings: dict = {"base_url": api_url, "rate_limit": None, "backoff_seconds": 0.01, "blocked_pause_seconds": 0.05,
                       "progress_seconds": 0.5, **api}
-    config = {"ops": {name: {"config": {"refresh": refresh}} for name in ("properties__details", "properties__cases")}}
+    config = {"ops": {name: {"config": {"refresh": refresh, "max_delete_share": max_delete_share}}
+                      for name in ("properties__details", "properties__cases")}}
     return dg.materialize(
         [*ASSETS, every_listed_address_accounted_for],
         partition_key=partition,
@@ -144,6 +145,28 @@ def test_a_villa_put_on_the_market_is_asked_for_once_more_and_its_case_fetched(
 
     crawl(database_url, api.url)
     assert api.state.stats()["paths"][path] == 2  # the new summary is recorded: not asked a third time
+
+
+def test_villas_no_longer_listed_are_deleted_but_never_most_of_them(
+        database_url: str, conn: psycopg.Connection, api: FakePropertyApi, world: PropertyWorld) -> None:
+    crawl(database_url, api.url)
+    listed = world.address_ids(MUNICIPALITY)
+    world.remove(listed[:2])
+    crawl(database_url, api.url)
+    assert stored_ids(conn) == world.address_ids(MUNICIPALITY)
+    assert conn.execute("SELECT count(*) FROM properties.buildings WHERE address_id = ANY(%s)",
+                        (listed[:2],)).fetchone() == (0,)
+
+    world.remove(listed[2:2 + len(listed) // 4])
+    before = stored_ids(conn)
+    refused = crawl(database_url, api.url, raise_on_error=False)
+    assert not refused.success
+    failure = next(e for e in refused.all_events if e.event_type_value == "STEP_FAILURE")
+    message = failure.step_failure_data.error.message  # type: ignore[union-attr]
+    assert f"would delete {len(listed) // 4} of the {len(before)} stored properties" in message
+    assert stored_ids(conn) == before  # nothing changed
+    assert crawl(database_url, api.url, max_delete_share=1.0).success
+    assert stored_ids(conn) == world.address_ids(MUNICIPALITY)
 
 
 def test_injected_errors_end_in_exactly_the_fakes_set(database_url: str, conn: psycopg.Connection,

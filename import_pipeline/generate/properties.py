@@ -128,6 +128,14 @@ class PropertyWorld:
                 self._add(villa)
             return [v.address_id for v in added]
 
+    def remove(self, address_ids: list[str]) -> None:
+        """Take villas out of the world (sold as something else, demolished): no longer listed, 404."""
+        with self._lock:
+            for address_id in address_ids:
+                villa = self._villas.pop(address_id)
+                del self._by_number[villa.number]
+                self._sorted[villa.municipality].remove((villa.sort_key, address_id))
+
     def change(self, address_id: str) -> None:
         """A new version of the address: its valuation changes (and its case's price, if on the market)."""
         with self._lock:

@@ -92,3 +92,19 @@ FROM properties.search_results s
 WHERE NOT EXISTS (SELECT 1 FROM properties.properties p WHERE p.address_id = s.address_id)
   AND NOT EXISTS (SELECT 1 FROM properties.unavailable u WHERE u.kind = 'address' AND u.id = s.address_id)
 GROUP BY s.municipality;
+
+-- name: unlisted_properties
+-- A municipality's stored properties that its latest search no longer lists, of how many stored.
+SELECT count(*) FILTER (WHERE NOT EXISTS (
+           SELECT 1 FROM properties.search_results s
+           WHERE s.municipality = p.municipality AND s.address_id = p.address_id)) AS unlisted,
+       count(*) AS stored
+FROM properties.properties p
+WHERE p.municipality = %(municipality)s;
+
+-- name: delete_unlisted_properties
+-- Their buildings and registration links go with them (ON DELETE CASCADE).
+DELETE FROM properties.properties p
+WHERE p.municipality = %(municipality)s
+  AND NOT EXISTS (SELECT 1 FROM properties.search_results s
+                  WHERE s.municipality = p.municipality AND s.address_id = p.address_id);

@@ -6,10 +6,11 @@ from pydantic import Field
 from import_pipeline.defs.gamedata.partitions import dump_kinds
 from import_pipeline.defs.gamedata.resources import DUMP_FILES, PERKS_FILE, SYMBIANTS_FILE, GamedataFiles
 from import_pipeline.defs.rejects import warn_rejects
-from import_pipeline.load.gamedata.dump import MAX_DELETE_SHARE, DeletionRefused, DumpImport, import_dump
+from import_pipeline.load.gamedata.dump import DumpImport, import_dump
 from import_pipeline.load.gamedata.perks import import_perks
 from import_pipeline.load.gamedata.symbiants import import_symbiants
 from import_pipeline.postgres.constraints import ForeignKeyBlocked
+from import_pipeline.postgres.guards import MAX_DELETE_SHARE, DeletionRefused
 from import_pipeline.records import Progress
 from import_pipeline.resources import PostgresResource
 from import_pipeline.sources.gamedata.dump import DumpFormatError

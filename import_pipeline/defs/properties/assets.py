@@ -14,11 +14,12 @@ from pydantic import Field
 from import_pipeline.defs.properties.partitions import municipalities
 from import_pipeline.defs.properties.resources import PropertyApi
 from import_pipeline.defs.rejects import warn_rejects
-from import_pipeline.load.properties.details import CasesPhase, DetailsPhase
+from import_pipeline.load.properties.details import CasesPhase, DetailsPhase, remove_unlisted
 from import_pipeline.load.properties.fetch import CrawlFailed
 from import_pipeline.load.properties.phase import Phase, PhaseResult, run_phase
 from import_pipeline.load.properties.rate_share import SharedRate
 from import_pipeline.load.properties.search import search_rows
+from import_pipeline.postgres.guards import MAX_DELETE_SHARE, DeletionRefused
 from import_pipeline.records import RowStream
 from import_pipeline.resources import PostgresResource
 from import_pipeline.sources.properties.documents import SUMMARY_COLUMNS
@@ -37,6 +38,10 @@ class CrawlConfig(dg.Config):
 
     refresh: bool = Field(default=False, description="Fetch every document again, even when its search summary "
                                                      "did not change (and retry ids that answered 404)")
+    max_delete_share: float = Field(
+        default=MAX_DELETE_SHARE, ge=0.0, le=1.0,
+        description="details: largest share of the municipality's stored properties that may be deleted because "
+                    "the search no longer lists them; more is refused and nothing changes")
 
 
 @dg.asset(
@@ -123,9 +128,17 @@ def _metadata(result: PhaseResult, table: str) -> dict[str, Any]:
 def details(context: dg.AssetExecutionContext, config: CrawlConfig, property_api: PropertyApi,
             postgres: PostgresResource) -> dg.MaterializeResult:
     """properties.properties, buildings, registrations: the address document of each listed villa
-    whose search summary is new or changed (all with `refresh`), merged on address id + hash."""
+    whose search summary is new or changed (all with `refresh`), merged on address id + hash;
+    properties the search no longer lists are deleted (at most `max_delete_share` of them)."""
+    try:
+        with postgres.connection() as conn:
+            removed = remove_unlisted(conn, context.partition_key, config.max_delete_share)
+    except DeletionRefused as exc:
+        raise dg.Failure(description=str(exc)) from None
+    if removed:
+        context.log.info(f"{context.partition_key}: {removed:,} properties the search no longer lists were deleted")
     result = _run(context, DetailsPhase(context.partition_key), "properties/details", config, property_api, postgres)
-    return dg.MaterializeResult(metadata=_metadata(result, "properties.properties"))
+    return dg.MaterializeResult(metadata={**_metadata(result, "properties.properties"), "removed": removed})
 
 
 @dg.asset(

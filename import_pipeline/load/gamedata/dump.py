@@ -34,6 +34,7 @@ import psycopg
 from import_pipeline.parallel import iterate_in_process
 from import_pipeline.postgres.constraints import Restored, bulk_load_mode, restore_abandoned
 from import_pipeline.postgres.copy import copy_int4_columns, copy_rows
+from import_pipeline.postgres.guards import MAX_DELETE_SHARE, check_deletion
 from import_pipeline.postgres.ids import next_free_id, sync_identity
 from import_pipeline.postgres.locks import advisory_lock
 from import_pipeline.postgres.rejects import clear_rejects, write_rejects
@@ -67,8 +68,6 @@ BYTES_PER_RECORD = 2_600
 PROGRESS_SECONDS = 5.0
 #: Batches parsed ahead of the writer: memory stays bounded by a few batches.
 QUEUED_BATCHES = 2
-#: The largest share of a kind's stored items one import may delete unless told otherwise.
-MAX_DELETE_SHARE = 0.10
 #: Dumps this large are parsed in a child process (its start-up costs ~0.3 s), smaller ones
 #: in this process.
 CHILD_PROCESS_MIN_BYTES = 20 * 1024 * 1024
@@ -111,10 +110,6 @@ class DumpImport:
     @property
     def total_seconds(self) -> float:
         return sum(self.seconds.values())
-
-
-class DeletionRefused(RuntimeError):
-    """The dump would delete more of the stored items than allowed; nothing was changed."""
 
 
 @dataclass(frozen=True)
@@ -220,13 +215,8 @@ def _import(
         if summary.absent and summary.rejects:
             result.items_kept_absent = len(summary.absent)
         elif summary.absent:
-            stored_items = len(stored.items)
-            if len(summary.absent) > max_delete_share * stored_items:
-                raise DeletionRefused(
-                    f"{path.name} would delete {len(summary.absent):,} of the {stored_items:,} stored "
-                    f"{'nanos' if nano else 'items'} ({len(summary.absent) / stored_items:.0%}), more than the allowed "
-                    f"{max_delete_share:.0%}; nothing was changed (allow it with max_delete_share, "
-                    "e.g. 1.0, if the dump is right)")
+            check_deletion(path.name, "nanos" if nano else "items", len(summary.absent), len(stored.items),
+                           max_delete_share, if_right="the dump is right")
             writer.delete_items(summary.absent)
             result.items_removed = len(summary.absent)
         if result.items_changed or result.items_removed:

@@ -10,6 +10,7 @@ import psycopg
 
 from import_pipeline.load.properties.phase import Batch, Unavailable, Written
 from import_pipeline.postgres.copy import copy_rows, merge_rows, new_or_changed
+from import_pipeline.postgres.guards import check_deletion
 from import_pipeline.postgres.statements import statement
 from import_pipeline.sources.properties.client import PropertyApiClient
 from import_pipeline.sources.properties.documents import (
@@ -49,6 +50,21 @@ class PendingCase(NamedTuple):
     case_id: str
     address_id: str
     summary_hash: str
+
+
+def remove_unlisted(conn: psycopg.Connection, municipality: str, max_delete_share: float) -> int:
+    """Delete `municipality`'s stored properties that its latest search no longer lists (with
+    their buildings and registration links); return how many. Raises `DeletionRefused`, and
+    deletes nothing, when they are more than `max_delete_share` of the stored ones."""
+    with conn.transaction():
+        row = conn.execute(statement("properties", "unlisted_properties"), {"municipality": municipality}).fetchone()
+        unlisted, stored = row if row else (0, 0)
+        if not unlisted:
+            return 0
+        check_deletion(f"the search of {municipality}", "properties", unlisted, stored, max_delete_share,
+                       if_right="those villas really are gone")
+        return conn.execute(statement("properties", "delete_unlisted_properties"),
+                            {"municipality": municipality}).rowcount
 
 
 def record_unavailable(conn: psycopg.Connection, kind: str, unavailable: list[Unavailable]) -> None:
