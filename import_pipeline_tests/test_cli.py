@@ -1,10 +1,13 @@
-"""The CLI's contract: an unreachable server is one line on stderr and exit code 2."""
+"""The CLI's contract: an unreachable server is one line on stderr and exit code 2; the fake API serves."""
 
+import signal
 import subprocess
 import sys
 
 import pytest
+import requests
 
+from import_pipeline.bench.properties import free_port
 from import_pipeline.cli import dagster_storage_url, main
 from import_pipeline.postgres.connect import redact, with_database
 
@@ -52,3 +55,18 @@ def test_the_reason_is_kept_on_one_line(monkeypatch: pytest.MonkeyPatch, capsys,
     assert main(["migrate"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "\t" not in err and says in err
+
+
+def test_the_fake_property_api_serves_until_sigterm() -> None:
+    port = free_port()
+    child = subprocess.Popen([sys.executable, "-m", "import_pipeline.cli", "fake-property-api", "--port", str(port),
+                              "--addresses", "500", "--big-count", "0"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        assert f"http://127.0.0.1:{port}" in child.stdout.readline()  # printed once it listens
+        page = requests.get(f"http://127.0.0.1:{port}/search/addresses", timeout=10, params={
+            "municipalities": "København", "addressTypes": "villa", "per_page": 5, "page": 1}).json()
+        assert page["totalHits"] > 5 and len(page["addresses"]) == 5
+    finally:
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=30) == 0
