@@ -82,3 +82,13 @@ def test_a_failing_search_page_is_retried_then_the_segment_read_again() -> None:
     ids, search, _ = crawl(world, "Frederiksberg", script={path: ["ok"] * 3 + ["503"] * 7})
     assert sorted(ids) == world.address_ids("Frederiksberg")
     assert search.report.shortfall == 0
+
+
+def test_a_zip_code_the_windows_did_not_show_is_a_reported_shortfall(monkeypatch: pytest.MonkeyPatch) -> None:
+    world = PropertyWorld(1500, seed=4, big_municipality="Køge", big_count=1000)
+    found = MunicipalitySearch._zip_codes
+    monkeypatch.setattr(MunicipalitySearch, "_zip_codes", lambda self, m: set(sorted(found(self, m))[1:]))
+    ids, search, _ = crawl(world, "Køge")
+    report = search.report
+    assert report.zip_hits < report.total_hits and report.shortfall == report.total_hits - len(ids) > 0
+    assert any("a zip code was not found" in r.reason for r in report.rejects)

@@ -132,6 +132,11 @@ class MunicipalitySearch:
         for zip_code in sorted(zip_codes):
             yield from self._segment(Segment(municipality, zip_code))
         self.report.zip_hits = sum(s.total_hits for s in self.report.segments)
+        if self.report.zip_hits < first.total_hits:
+            self.report.rejects.append(Reject(
+                source=municipality,
+                reason=f"the {len(zip_codes)} zip codes found in {municipality}'s first and last results hold "
+                       f"{self.report.zip_hits:,} of its {first.total_hits:,} hits: a zip code was not found"))
 
     def _zip_codes(self, municipality: str) -> set[int]:
         codes: set[int] = set()
