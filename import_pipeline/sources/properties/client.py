@@ -197,7 +197,7 @@ class PropertyApiClient:
         """The decoded JSON answer of `GET base_url + path`; raises `NotFound`, `ApiError` or `GaveUp`."""
         url = self.base_url + path
         try:
-            return self._retrying(self._attempt, url, params)
+            return self._retrying.copy()(self._attempt, url, params)  # a copy per call, as tenacity's decorator does
         except _Transient as exc:
             self.stats.add("gave_up")
             raise GaveUp(exc.url, exc.status, f"{exc.reason} (after {self.policy.attempts} attempts)") from None
