@@ -1,0 +1,1 @@
+"""Discogs monthly XML dumps: records split from the stream, converted to JSON documents."""
