@@ -7,6 +7,8 @@ What a write means comes from the asset's definition metadata:
 - `merge_key`: list of key columns for `merge`; `hash_column`: compare only this column to
   decide whether a row changed (default: every non-key column).
 - `partition_column`: where the partition key is stored (default `partition_key`).
+- `suspend_indexes_when_empty` (merge): a merge into an empty table drops its secondary
+  indexes first and rebuilds them after (reported as `index_rebuild_seconds`).
 - `table`: `schema.name` (default: the asset key, its first part as schema when it has two).
 
 Outputs may be pandas DataFrames (small data) or `RowStream`s (columns + iterator of tuples,
@@ -18,14 +20,16 @@ annotated `TableRef` or its metadata says `{"lazy": True}`.
 from __future__ import annotations
 
 import time
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import dagster as dg
 import pandas as pd
 
 from import_pipeline.postgres.copy import append_rows, merge_rows, replace_rows
+from import_pipeline.postgres.indexes import suspended_indexes
 from import_pipeline.postgres.rejects import clear_rejects, write_rejects
-from import_pipeline.postgres.tables import TableRef, read_rows, table_columns, table_exists
+from import_pipeline.postgres.tables import TableRef, read_rows, table_columns, table_exists, table_is_empty
 from import_pipeline.records import RowStream
 from import_pipeline.resources import PostgresResource
 
@@ -93,13 +97,28 @@ class PostgresBulkIOManager(dg.ConfigurableIOManager):
             if not table_exists(conn, table):
                 raise dg.Failure(f"table {table} does not exist; declare it in a sql/NNN_*.sql migration")
             if mode == "merge":
-                merged = merge_rows(
-                    conn, table, stream.columns, stream.rows, list(key or ()),
-                    hash_column=metadata.get("hash_column"), types=stream.types,
-                )
+                share = stream.delete_absent
+                suspend = bool(metadata.get("suspend_indexes_when_empty")) and table_is_empty(conn, table)
+                if suspend:
+                    conn.commit()  # the suspension runs outside any transaction
+                suspension: AbstractContextManager[list[str]] = (
+                    suspended_indexes(conn, table) if suspend else nullcontext([]))
+                with suspension as dropped:
+                    merged = merge_rows(
+                        conn, table, stream.columns, stream.rows, list(key or ()),
+                        hash_column=metadata.get("hash_column"), types=stream.types,
+                        delete_absent=(lambda: not stream.rejects) if share is not None else None,
+                        max_delete_share=share if share is not None else 1.0,
+                    )
+                    if suspend:
+                        conn.commit()
+                    rebuild_started = time.perf_counter()
+                if suspend:
+                    report |= {"indexes_suspended": len(dropped),
+                               "index_rebuild_seconds": round(time.perf_counter() - rebuild_started, 3)}
                 written = merged.written
                 report |= {"rows_inserted": merged.inserted, "rows_updated": merged.updated,
-                           "rows_unchanged": merged.unchanged}
+                           "rows_unchanged": merged.unchanged, "rows_deleted": merged.deleted}
             elif mode == "replace":
                 replaced = replace_rows(conn, table, stream.columns, stream.rows, partition=partition,
                                         types=stream.types)

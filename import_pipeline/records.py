@@ -34,12 +34,16 @@ class RowStream:
 
     `types` are PostgreSQL type names, one per column (`"bigint"`, `"text"`, `"jsonb"`...);
     when given, the engine writes binary COPY. The table must exist (declared in `sql/`).
+    `delete_absent` (a merge's): the rows are the whole table, so once they are written
+    without a reject, stored rows absent from them are deleted, unless they are more than
+    this share of the stored rows (then nothing is written); None keeps them.
     """
 
     columns: Sequence[str]
     rows: Iterable[Sequence[Any]]
     types: Sequence[str] | None = None
     rejects: list[Reject] = field(default_factory=list)
+    delete_absent: float | None = None
 
     def __post_init__(self) -> None:
         if self.types is not None and len(self.types) != len(self.columns):

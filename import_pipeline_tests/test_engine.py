@@ -6,6 +6,7 @@ import psycopg
 import pytest
 
 from import_pipeline.postgres.copy import DuplicateKeyInBatch, MergeResult, merge_rows, replace_rows
+from import_pipeline.postgres.guards import DeletionRefused
 from import_pipeline.postgres.indexes import restore_indexes, secondary_indexes, suspended_indexes
 from import_pipeline.postgres.intern import intern_rows
 from import_pipeline.postgres.rejects import clear_rejects, write_rejects
@@ -238,3 +239,22 @@ def test_rejects_are_written_and_cleared_per_partition(conn: psycopg.Connection)
 
 def test_reject_raw_text_is_bounded() -> None:
     assert len(Reject(source="f", reason="r", raw="x" * 50_000).raw) == Reject.MAX_RAW_CHARS + 1
+
+
+def test_a_complete_merge_deletes_the_absent_rows_only_when_told_and_never_most(
+        conn: psycopg.Connection, docs: str) -> None:
+    cols = ["key", "body", "hash"]
+    rows = [(f"k{n}", str(n), f"h{n}") for n in range(20)]
+    merge_rows(conn, docs, cols, rows, ["key"], hash_column="hash")
+    result = merge_rows(conn, docs, cols, rows[:18], ["key"], hash_column="hash", delete_absent=lambda: False,
+                        max_delete_share=0.1)
+    assert result.deleted == 0 and conn.execute("SELECT count(*) FROM docs").fetchone() == (20,)  # partial: kept
+    result = merge_rows(conn, docs, cols, rows[:18], ["key"], hash_column="hash", delete_absent=lambda: True,
+                        max_delete_share=0.1)
+    assert result == MergeResult(inserted=0, updated=0, unchanged=18, deleted=2)
+    conn.commit()
+    with pytest.raises(DeletionRefused, match="would delete 3 of the 18 stored rows"):
+        merge_rows(conn, docs, cols, [*rows[:15], ("new", "x", "hx")], ["key"], hash_column="hash",
+                   delete_absent=lambda: True, max_delete_share=0.1)
+    conn.rollback()
+    assert conn.execute("SELECT count(*) FROM docs").fetchone() == (18,)  # nothing written, "new" included

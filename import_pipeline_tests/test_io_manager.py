@@ -124,3 +124,38 @@ def test_unreachable_server_fails_the_step_with_one_clear_message() -> None:
         cls == "DatabaseUnavailable" and "cannot reach PostgreSQL at postgresql://nobody@127.0.0.1:1/none" in message
         for cls, message in messages
     ), messages
+
+
+def test_a_whole_table_merge_suspends_indexes_when_empty_and_deletes_the_absent(database_url: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        conn.execute("CREATE TABLE public.docs (data_id text PRIMARY KEY, hash text NOT NULL, data jsonb NOT NULL)")
+        conn.execute("CREATE INDEX docs_hash_idx ON public.docs (hash)")
+        conn.execute("CREATE INDEX docs_data_idx ON public.docs USING gin (data)")
+        definitions = conn.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'docs' ORDER BY 1").fetchall()
+    keys = {"value": [str(n) for n in range(10)], "rejects": []}
+
+    @dg.asset(key=["public", "docs"], metadata={"write_mode": "merge", "merge_key": ["data_id"],
+                                                "hash_column": "hash", "suspend_indexes_when_empty": True})
+    def docs() -> RowStream:
+        stream = RowStream(columns=["data_id", "hash", "data"],
+                           rows=((k, f"h{k}", f'{{"n": {k}}}') for k in keys["value"]), delete_absent=0.5)
+        stream.rejects.extend(keys["rejects"])
+        return stream
+
+    postgres = PostgresResource(url=database_url)
+    resources = {"io_manager": PostgresBulkIOManager(postgres=postgres)}
+    first = metadata_of(dg.materialize([docs], resources=resources), ["public", "docs"])
+    assert first["indexes_suspended"] == 2 and first["index_rebuild_seconds"] >= 0 and first["rows_inserted"] == 10
+
+    keys["value"] = [str(n) for n in range(8)]
+    keys["rejects"] = [Reject(source="x", reason="bad record")]
+    partial = metadata_of(dg.materialize([docs], resources=resources), ["public", "docs"])
+    assert partial["rows_deleted"] == 0 and "indexes_suspended" not in partial  # a reject: nothing deleted
+
+    keys["rejects"] = []
+    complete = metadata_of(dg.materialize([docs], resources=resources), ["public", "docs"])
+    assert complete["rows_deleted"] == 2 and complete["rows_unchanged"] == 8
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'docs' ORDER BY 1").fetchall() \
+            == definitions
+        assert conn.execute("SELECT count(*) FROM public.docs").fetchone() == (8,)

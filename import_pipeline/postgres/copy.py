@@ -11,7 +11,7 @@ import hashlib
 import itertools
 import uuid
 from array import array
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,9 +20,10 @@ from psycopg import sql
 from psycopg.copy import LibpqWriter
 
 from import_pipeline.postgres.binary import BINARY_HEADER, BINARY_TRAILER, binary_int4_rows
+from import_pipeline.postgres.guards import check_deletion
 from import_pipeline.postgres.identifiers import column_list, table_identifier
 from import_pipeline.postgres.scalar import fetch_value
-from import_pipeline.postgres.tables import table_columns
+from import_pipeline.postgres.tables import table_columns, table_is_empty
 
 # Bytes handed to libpq before waiting for them to reach the server. psycopg's 1 MB default
 # costs ~10% on a unix socket (2M narrow rows: 1.84M vs 2.06M rows/s at 8 MB); a writer
@@ -118,6 +119,7 @@ class MergeResult:
     inserted: int
     updated: int
     unchanged: int
+    deleted: int = 0
 
     @property
     def written(self) -> int:
@@ -130,6 +132,11 @@ class DuplicateKeyInBatch(ValueError):
 
 #: Rows a hash-first merge holds at once: the batch whose keys and hashes go ahead of its bodies.
 MERGE_BATCH_ROWS = 5_000
+
+
+def _probe_table(table: str) -> sql.Identifier:
+    """The session's temporary table that `new_or_changed` sends `table`'s keys and hashes into."""
+    return sql.Identifier(f"_probe_{hashlib.md5(table.encode()).hexdigest()[:16]}")
 
 
 def new_or_changed(
@@ -150,7 +157,7 @@ def new_or_changed(
         return []
     sent = [*key, hash_column]
     positions = [columns.index(c) for c in sent]
-    probe = sql.Identifier(f"_probe_{hashlib.md5(table.encode()).hexdigest()[:16]}")
+    probe = _probe_table(table)
     conn.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} AS SELECT {}, 0 AS ordinal FROM {} WITH NO DATA").format(
         probe, column_list(sent), table_identifier(table)))
     conn.execute(sql.SQL("TRUNCATE {}").format(probe))
@@ -184,6 +191,8 @@ def merge_rows(
     *,
     hash_column: str | None = None,
     types: Sequence[str] | None = None,
+    delete_absent: Callable[[], bool] | None = None,
+    max_delete_share: float = 1.0,
 ) -> MergeResult:
     """Upsert `rows` into `table` on the unique `key`, rewriting only rows that changed.
 
@@ -197,18 +206,27 @@ def merge_rows(
     moves them; unchanged rows get no new row version. Runs in one transaction (a savepoint
     inside the caller's). A key repeated within a batch raises `DuplicateKeyInBatch` and
     writes nothing.
+
+    With `delete_absent` (and a `hash_column`), `rows` are the whole table: once they are
+    all written, if `delete_absent()` says so (say, no row was rejected), the stored rows
+    whose key was not among them are deleted, unless they are more than `max_delete_share`
+    of the rows stored before: then `DeletionRefused` is raised and nothing is written.
     """
     missing_key = [k for k in key if k not in columns]
     if missing_key:
         raise ValueError(f"merge key column(s) {', '.join(missing_key)} not among the columns")
     if hash_column is not None and hash_column not in columns:
         raise ValueError(f"hash column {hash_column} is not among the columns")
-    inserted = updated = unchanged = 0
+    if delete_absent is not None and hash_column is None:
+        raise ValueError("delete_absent needs a hash_column (the keys are gathered by the hash-first check)")
+    inserted = updated = unchanged = deleted = 0
     with conn.transaction():
         stage = create_staging_table(conn, table, columns)
         # Into an empty table every row is new: no key to check, the rows stream in one go.
-        check_keys = hash_column is not None and fetch_value(
-            conn, sql.SQL("SELECT EXISTS (SELECT FROM {})").format(table_identifier(table)))
+        check_keys = hash_column is not None and not table_is_empty(conn, table)
+        seen = None
+        if check_keys and delete_absent is not None:
+            seen = create_staging_table(conn, table, key)
         batches = _batches(rows, MERGE_BATCH_ROWS) if check_keys else [rows]
         for batch in batches:
             sent: Iterable[Sequence[Any]] = batch
@@ -216,13 +234,33 @@ def merge_rows(
                 assert hash_column is not None and isinstance(batch, list)
                 sent = new_or_changed(conn, table, columns, batch, key, hash_column)
                 unchanged += len(batch) - len(sent)
+                if seen is not None:
+                    conn.execute(sql.SQL("INSERT INTO {} SELECT {} FROM {}").format(
+                        sql.Identifier(seen), column_list(key), _probe_table(table)))
             staged = copy_rows(conn, stage, columns, sent, types)
             if staged:
                 new, changed = _upsert_staged(conn, table, stage, columns, key, hash_column)
                 inserted, updated, unchanged = inserted + new, updated + changed, unchanged + staged - new - changed
                 conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(stage)))
         drop_table(conn, stage)
-    return MergeResult(inserted=inserted, updated=updated, unchanged=unchanged)
+        if seen is not None:
+            assert delete_absent is not None
+            if delete_absent():
+                deleted = _delete_absent(conn, table, key, seen, inserted, max_delete_share)
+            drop_table(conn, seen)
+    return MergeResult(inserted=inserted, updated=updated, unchanged=unchanged, deleted=deleted)
+
+
+def _delete_absent(conn: psycopg.Connection, table: str, key: Sequence[str], seen: str, inserted: int,
+                   max_delete_share: float) -> int:
+    """Delete the rows of `table` whose key is not in `seen`, guarded (see `merge_rows`)."""
+    absent = sql.SQL("FROM {table} AS t WHERE NOT EXISTS (SELECT FROM {seen} AS s WHERE {join})").format(
+        table=table_identifier(table), seen=sql.Identifier(seen),
+        join=sql.SQL(" AND ").join(sql.SQL("s.{0} = t.{0}").format(sql.Identifier(k)) for k in key))
+    count = int(fetch_value(conn, sql.SQL("SELECT count(*) ") + absent))
+    stored = int(fetch_value(conn, sql.SQL("SELECT count(*) FROM {}").format(table_identifier(table)))) - inserted
+    check_deletion(table, "rows", count, stored, max_delete_share, if_right="the source really lost them")
+    return conn.execute(sql.SQL("DELETE ") + absent).rowcount if count else 0
 
 
 def _batches(rows: Iterable[Sequence[Any]], size: int) -> Iterable[list[Sequence[Any]]]:

@@ -41,6 +41,12 @@ def table_exists(conn: psycopg.Connection, table: str) -> bool:
     return fetch_value(conn, "SELECT to_regclass(%s)", (table_identifier(table).as_string(conn),)) is not None
 
 
+def table_is_empty(conn: psycopg.Connection, table: str) -> bool:
+    """Whether `table` holds no row."""
+    row = conn.execute(sql.SQL("SELECT NOT EXISTS (SELECT FROM {})").format(table_identifier(table))).fetchone()
+    return bool(row and row[0])
+
+
 def table_columns(conn: psycopg.Connection, table: str, *, base_types: bool = False) -> list[tuple[str, str]]:
     """`(column name, type)` of `table` in column order.
 
