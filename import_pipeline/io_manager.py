@@ -108,7 +108,7 @@ class PostgresBulkIOManager(dg.ConfigurableIOManager):
                         conn, table, stream.columns, stream.rows, list(key or ()),
                         hash_column=metadata.get("hash_column"), types=stream.types,
                         delete_absent=(lambda: not stream.rejects) if share is not None else None,
-                        max_delete_share=share if share is not None else 1.0,
+                        max_delete_share=share if share is not None else 1.0, prepare=stream.prepare,
                     )
                     if suspend:
                         conn.commit()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +36,9 @@ class RowStream:
     when given, the engine writes binary COPY. The table must exist (declared in `sql/`).
     `delete_absent` (a merge's): the rows are the whole table, so once they are written
     without a reject, stored rows absent from them are deleted, unless they are more than
-    this share of the stored rows (then nothing is written); None keeps them.
+    this share of the stored rows (then nothing is written); None keeps them. `prepare`
+    (a merge's): turns the rows to be sent, new or changed, into the rows sent (see
+    `merge_rows`).
     """
 
     columns: Sequence[str]
@@ -44,6 +46,7 @@ class RowStream:
     types: Sequence[str] | None = None
     rejects: list[Reject] = field(default_factory=list)
     delete_absent: float | None = None
+    prepare: Callable[[Iterable[Sequence[Any]]], Iterable[Sequence[Any]]] | None = None
 
     def __post_init__(self) -> None:
         if self.types is not None and len(self.types) != len(self.columns):

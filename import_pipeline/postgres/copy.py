@@ -193,6 +193,7 @@ def merge_rows(
     types: Sequence[str] | None = None,
     delete_absent: Callable[[], bool] | None = None,
     max_delete_share: float = 1.0,
+    prepare: Callable[[Iterable[Sequence[Any]]], Iterable[Sequence[Any]]] | None = None,
 ) -> MergeResult:
     """Upsert `rows` into `table` on the unique `key`, rewriting only rows that changed.
 
@@ -206,6 +207,11 @@ def merge_rows(
     moves them; unchanged rows get no new row version. Runs in one transaction (a savepoint
     inside the caller's). A key repeated within a batch raises `DuplicateKeyInBatch` and
     writes nothing.
+
+    `prepare`, when given, turns the rows that are to be sent (all of them into an empty
+    table, else the new and changed ones) into the rows sent; it may drop some. So a stream
+    can carry cheap rows (a key, a hash of the source bytes, the bytes) and build bodies for
+    the rows that need them only.
 
     With `delete_absent` (and a `hash_column`), `rows` are the whole table: once they are
     all written, if `delete_absent()` says so (say, no row was rejected), the stored rows
@@ -237,7 +243,7 @@ def merge_rows(
                 if seen is not None:
                     conn.execute(sql.SQL("INSERT INTO {} SELECT {} FROM {}").format(
                         sql.Identifier(seen), column_list(key), _probe_table(table)))
-            staged = copy_rows(conn, stage, columns, sent, types)
+            staged = copy_rows(conn, stage, columns, prepare(sent) if prepare else sent, types)
             if staged:
                 new, changed = _upsert_staged(conn, table, stage, columns, key, hash_column)
                 inserted, updated, unchanged = inserted + new, updated + changed, unchanged + staged - new - changed

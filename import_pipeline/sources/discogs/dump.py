@@ -129,14 +129,33 @@ def split_records(stream: BinaryIO, tag: str, source: str) -> Iterator[tuple[int
         buffer, base, scan, start = buffer[keep:], base + keep, max(scan - keep, 0), (start - keep if depth else 0)
 
 
-def read_dump(path: Path | str, dump_type: str) -> Iterator[DumpRecord | Reject]:
-    """Every record of the dump at `path` as a `DumpRecord`, or a `Reject` (byte offset and
-    reason) when it is malformed or has no id; see the module for `DumpFormatError`."""
+@dataclass(frozen=True)
+class RawRecord:
+    """One record as it is in the file: its id (read from its first tag, or its first `<id>`),
+    the SHA-256 of its bytes, the bytes, and where it started in the decompressed stream."""
+
+    data_id: str
+    raw_hash: str
+    raw: bytes
+    offset: int
+
+
+def _id_pattern(dump_type: str) -> re.Pattern[bytes]:
+    tag = RECORD_TAGS[dump_type].encode()
+    if dump_type in ("masters", "releases"):
+        return re.compile(rb"\A<" + tag + rb"\s[^>]*?\bid=[\"']([^\"']*)[\"']")
+    return re.compile(rb"<id>([^<]*)</id>")
+
+
+def read_raw_records(path: Path | str, dump_type: str) -> Iterator[RawRecord | Reject]:
+    """Every record of the dump at `path` unparsed, as a `RawRecord`; a `Reject` (byte offset,
+    reason) for a record cut short or without an id. See the module for `DumpFormatError`."""
     path = Path(path)
     tag = RECORD_TAGS.get(dump_type)
     if tag is None:
         raise DumpFormatError(f"{path.name}: unknown dump type {dump_type!r} (one of {', '.join(RECORD_TAGS)})")
     source = str(path)
+    ids = _id_pattern(dump_type)
     with open_dump(path) as stream:
         head = stream.peek(4096)[:4096] if hasattr(stream, "peek") else b""
         if head and f"<{dump_type}".encode() not in head:
@@ -147,18 +166,38 @@ def read_dump(path: Path | str, dump_type: str) -> Iterator[DumpRecord | Reject]
                 yield item
                 continue
             offset, raw = item
-            try:
-                element = etree.fromstring(raw, _PARSER)
-            except etree.XMLSyntaxError as exc:
-                yield Reject(source=source, reason=f"malformed <{tag}>: {exc}", offset=offset,
-                             raw=raw.decode("utf-8", "replace"))
-                continue
-            document = record_document(element)
-            data_id = record_id(dump_type, document)
-            if data_id is None:
+            match = ids.search(raw)
+            if match is None or not match.group(1).strip():
                 yield Reject(source=source, reason=f"<{tag}> without an id", offset=offset,
                              raw=raw.decode("utf-8", "replace"))
                 continue
-            canonical = canonical_json(document)
-            yield DumpRecord(data_id=data_id, raw_hash=hashlib.sha256(raw).hexdigest(),
-                             hash=document_hash(canonical), document=canonical, offset=offset)
+            yield RawRecord(data_id=match.group(1).strip().decode("utf-8", "replace"),
+                            raw_hash=hashlib.sha256(raw).hexdigest(), raw=raw, offset=offset)
+
+
+def convert_record(record: RawRecord, dump_type: str, source: str) -> DumpRecord | Reject:
+    """A raw record parsed and converted to its document; a `Reject` when it is malformed or
+    its document's id is not the one read from its bytes."""
+    tag = RECORD_TAGS[dump_type]
+    try:
+        element = etree.fromstring(record.raw, _PARSER)
+    except etree.XMLSyntaxError as exc:
+        return Reject(source=source, reason=f"malformed <{tag}>: {exc}", offset=record.offset,
+                      raw=record.raw.decode("utf-8", "replace"))
+    document = record_document(element)
+    data_id = record_id(dump_type, document)
+    if data_id != record.data_id:
+        return Reject(source=source, reason=f"<{tag}> without an id" if data_id is None else
+                      f"<{tag}> id {data_id!r} is not the first id in its bytes ({record.data_id!r})",
+                      offset=record.offset, raw=record.raw.decode("utf-8", "replace"))
+    canonical = canonical_json(document)
+    return DumpRecord(data_id=data_id, raw_hash=record.raw_hash, hash=document_hash(canonical), document=canonical,
+                      offset=record.offset)
+
+
+def read_dump(path: Path | str, dump_type: str) -> Iterator[DumpRecord | Reject]:
+    """Every record of the dump at `path` as a `DumpRecord`, or a `Reject` (byte offset and
+    reason) when it is malformed or has no id; see the module for `DumpFormatError`."""
+    source = str(path)
+    for item in read_raw_records(path, dump_type):
+        yield item if isinstance(item, Reject) else convert_record(item, dump_type, source)
