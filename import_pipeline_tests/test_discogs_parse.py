@@ -165,3 +165,11 @@ def test_any_chunk_size_splits_the_same_records(monkeypatch: pytest.MonkeyPatch,
     whole = records(DATA / f"{dump_type}.xml", dump_type)
     monkeypatch.setattr("import_pipeline.sources.discogs.dump.CHUNK_BYTES", chunk)
     assert records(DATA / f"{dump_type}.xml", dump_type) == whole
+
+
+def test_a_record_whose_id_is_ambiguous_is_a_reject(tmp_path: Path) -> None:
+    body = "<artist><id>1</id><id>2</id><name>Two ids</name></artist>\n<artist><id>3</id><name>Fine</name></artist>"
+    read = list(read_dump(write_dump(tmp_path / "a.xml.gz", "artists", body), "artists"))
+    assert [r.data_id for r in read if isinstance(r, DumpRecord)] == ["3"]
+    [reject] = [r for r in read if isinstance(r, Reject)]
+    assert "without an id" in reject.reason
