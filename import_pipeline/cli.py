@@ -140,6 +140,10 @@ def command_bench(args: argparse.Namespace) -> int:
         from import_pipeline.bench import datasets
 
         datasets.run(url, rows=args.rows, cols=args.cols, repeat=args.repeat)
+    elif args.family == "discogs":
+        from import_pipeline.bench import discogs
+
+        discogs.run(url, releases_count=args.releases, seed=args.seed)
     elif args.family == "properties":
         from import_pipeline.bench import properties
 
@@ -170,10 +174,20 @@ def command_fake_property_api(args: argparse.Namespace) -> int:
 
 
 def command_generate(args: argparse.Namespace) -> int:
-    from import_pipeline.generate import gamedata
     from import_pipeline.postgres.connect import home_dir
 
-    out = Path(args.out) if args.out else home_dir() / "generated" / "gamedata"
+    out = Path(args.out) if args.out else home_dir() / "generated" / args.kind
+    if args.kind == "discogs":
+        from import_pipeline.generate import discogs
+
+        dumps = discogs.generate(out, releases=args.releases, artists=args.artists, labels=args.labels,
+                                 masters=args.masters, seed=args.seed, month=1 if args.changed else 0,
+                                 changed=args.changed or 0.0, newer=args.newer)
+        for written in dumps:
+            print(f"{written.path}: {written.records:,} records, {written.bytes / 1e6:,.1f} MB")
+        return 0
+    from import_pipeline.generate import gamedata
+
     for dump in gamedata.generate(out, items=args.items, nanos=args.nanos, seed=args.seed):
         print(f"{dump.path}: {dump.records:,} records, {dump.bytes / 1e6:,.1f} MB")
     return 0
@@ -198,6 +212,16 @@ def build_parser() -> argparse.ArgumentParser:
     game.add_argument("--nanos", type=int, default=16_000)
     game.add_argument("--seed", type=int, default=1)
     game.add_argument("--out", help="folder to write into (default: $IMPORT_PIPELINE_HOME/generated/gamedata)")
+    disc = kinds.add_parser("discogs", help="discogs_YYYYMMDD_<type>.xml.gz dumps with the real element structure")
+    disc.add_argument("--releases", type=int, default=100_000)
+    disc.add_argument("--artists", type=int, default=None, help="default: half the releases")
+    disc.add_argument("--labels", type=int, default=None, help="default: an eighth of the releases")
+    disc.add_argument("--masters", type=int, default=None, help="default: an eighth of the releases")
+    disc.add_argument("--seed", type=int, default=1)
+    disc.add_argument("--changed", type=float, default=None,
+                      help="write next month's dump instead: this share changed, half of it gone, half of it new")
+    disc.add_argument("--newer", action="store_true", help="the newer format (no images, no release status)")
+    disc.add_argument("--out", help="folder to write into (default: $IMPORT_PIPELINE_HOME/generated/discogs)")
     generate.set_defaults(run=command_generate)
 
     mig = commands.add_parser("migrate", help="apply the sql/ migrations")
@@ -217,6 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
     data_bench.add_argument("--cols", type=int, default=10)
     data_bench.add_argument("--repeat", type=int, default=1,
                             help="rounds of the import and the baselines, interleaved; the fastest of each is kept")
+    discogs_bench = families.add_parser(
+        "discogs", help="a releases dump: first load and next month's (1%% changed) vs raw COPY of the documents")
+    discogs_bench.add_argument("--releases", type=int, default=100_000)
+    discogs_bench.add_argument("--seed", type=int, default=1)
     props_bench = families.add_parser(
         "properties", help="crawl of one municipality from the fake API vs min(workers / latency, rate limit)")
     props_bench.add_argument("--addresses", type=int, default=5_000)

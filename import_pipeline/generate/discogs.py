@@ -217,8 +217,10 @@ def master_xml(record_id: int, version: int, seed: int, *, artists: int, release
 
 def generate(out: Path, *, releases: int, artists: int | None = None, labels: int | None = None,
              masters: int | None = None, seed: int = 1, month: int = 0, changed: float = 0.01,
-             newer: bool = False, date: str | None = None) -> list[GeneratedDump]:
-    """Write `discogs_<date>_<type>.xml.gz` for the four types into `out`; return what was written.
+             newer: bool = False, date: str | None = None,
+             types: tuple[str, ...] = DUMP_TYPES) -> list[GeneratedDump]:
+    """Write `discogs_<date>_<type>.xml.gz` for the four types (or `types`) into `out`; return
+    what was written.
 
     Defaults scale with `releases` as the real dumps do (artists half, labels and masters an
     eighth). `date` defaults to 2026-11-01 for month 0 and 2026-12-01 for month 1.
@@ -229,7 +231,7 @@ def generate(out: Path, *, releases: int, artists: int | None = None, labels: in
     stamp = date or ("20261101" if month == 0 else "20261201")
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for dump_type in DUMP_TYPES:
+    for dump_type in types:
         path = out / f"discogs_{stamp}_{dump_type}.xml.gz"
         records = 0
         opener = fast_gzip.open if fast_gzip is not None else gzip.open

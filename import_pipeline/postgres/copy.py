@@ -200,7 +200,7 @@ def merge_rows(
     With a `hash_column`, rows go in batches of `MERGE_BATCH_ROWS`: first each batch's keys
     and hashes alone (`new_or_changed`), then only the bodies of the rows that are new or
     whose hash differs; an unchanged row is neither sent nor rewritten. Into an empty table
-    all rows stream in one go, unchecked. Without one, every
+    all rows go straight in, in one COPY (a repeated key raises `DuplicateKeyInBatch`). Without one, every
     row is sent and a row counts as changed when any non-key column differs. The bodies are
     COPYed into a temporary staging table, then one
     `INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE ... WHERE ... IS DISTINCT FROM ...`
@@ -227,17 +227,22 @@ def merge_rows(
         raise ValueError("delete_absent needs a hash_column (the keys are gathered by the hash-first check)")
     inserted = updated = unchanged = deleted = 0
     with conn.transaction():
+        if table_is_empty(conn, table):
+            # Nothing to compare with: the rows go straight in, in one COPY.
+            try:
+                with conn.transaction():
+                    inserted = copy_rows(conn, table, columns, prepare(rows) if prepare else rows, types)
+            except psycopg.errors.UniqueViolation as exc:
+                raise DuplicateKeyInBatch(
+                    f"merge into {table}: the rows hold the same ({', '.join(key)}) more than once") from exc
+            return MergeResult(inserted=inserted, updated=0, unchanged=0)
         stage = create_staging_table(conn, table, columns)
-        # Into an empty table every row is new: no key to check, the rows stream in one go.
-        check_keys = hash_column is not None and not table_is_empty(conn, table)
-        seen = None
-        if check_keys and delete_absent is not None:
-            seen = create_staging_table(conn, table, key)
-        batches = _batches(rows, MERGE_BATCH_ROWS) if check_keys else [rows]
+        seen = create_staging_table(conn, table, key) if delete_absent is not None else None
+        batches = _batches(rows, MERGE_BATCH_ROWS) if hash_column is not None else [rows]
         for batch in batches:
             sent: Iterable[Sequence[Any]] = batch
-            if check_keys:
-                assert hash_column is not None and isinstance(batch, list)
+            if hash_column is not None:
+                assert isinstance(batch, list)
                 sent = new_or_changed(conn, table, columns, batch, key, hash_column)
                 unchanged += len(batch) - len(sent)
                 if seen is not None:

@@ -19,12 +19,20 @@ from import_pipeline.sources.discogs.dump import RawRecord, convert_record, read
 Row = tuple[Any, ...]
 
 
-def row_batches(path: str, dump_type: str, dump_date: str, convert: bool,
+def row_batches(path: str, dump_type: str, dump_date: str, convert: bool, share: tuple[int, int] = (0, 1),
                 batch_rows: int = 2_000) -> Iterator[tuple[list[Row], list[Reject]]]:
-    """The dump's rows in batches of `batch_rows`, each with the rejects met while reading it."""
+    """The dump's rows in batches of `batch_rows`, each with the rejects met while reading it.
+
+    `share` `(k, n)`: only the records (and rejects) whose position in the file is k modulo n,
+    so that n children can each read the whole file (splitting records is cheap) and convert
+    a share of it (converting is not).
+    """
     rows: list[Row] = []
     rejects: list[Reject] = []
-    for item in read_raw_records(Path(path), dump_type):
+    mine, shares = share
+    for position, item in enumerate(read_raw_records(Path(path), dump_type)):
+        if position % shares != mine:
+            continue
         if isinstance(item, Reject):
             rejects.append(item)
             continue

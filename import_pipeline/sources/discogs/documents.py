@@ -45,21 +45,32 @@ RECORD_TAGS = {"artists": "artist", "labels": "label", "masters": "master", "rel
 
 
 def element_value(element: etree._Element) -> Any:
-    """`element` as xmltodict would give it, with `LIST_CHILDREN` always lists."""
-    text = element.text.strip() if element.text else ""
-    if not len(element) and not element.attrib:
+    """`element` as xmltodict would give it, with `LIST_CHILDREN` always lists.
+
+    Comments and processing instructions must have been removed by the parser.
+    """
+    # The hot path of a dump import: most elements are leaves with text only.
+    attributes = element.items()
+    children = list(element)
+    text = element.text
+    if text is not None:
+        text = text.strip()
+    if not children and not attributes:
         return text or None
-    value: dict[str, Any] = {f"@{name}": attribute for name, attribute in element.attrib.items()}
-    always_lists = LIST_CHILDREN.get(element.tag, frozenset())
-    repeated: set[str] = set()
-    for child in element:
-        if not isinstance(child.tag, str):
-            continue  # a comment or processing instruction
-        tag = child.tag
+    value: dict[str, Any] = {"@" + name: attribute for name, attribute in attributes}
+    always_lists = LIST_CHILDREN.get(element.tag)
+    repeated: set[str] | None = None
+    for child in children:
+        tag: str = child.tag
         child_value = element_value(child)
-        if tag in always_lists:
-            value.setdefault(tag, []).append(child_value)
+        if always_lists is not None and tag in always_lists:
+            if tag in value:
+                value[tag].append(child_value)
+            else:
+                value[tag] = [child_value]
         elif tag in value:
+            if repeated is None:
+                repeated = set()
             if tag not in repeated:
                 value[tag] = [value[tag]]
                 repeated.add(tag)

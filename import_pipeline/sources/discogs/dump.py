@@ -40,7 +40,7 @@ except ImportError:  # pragma: no cover - isal is a dependency; the standard lib
 
 CHUNK_BYTES = 1 << 20
 DUMP_NAME = re.compile(r"^discogs_(\d{8})_(artists|labels|masters|releases)\.xml(\.gz)?$")
-_PARSER = etree.XMLParser(resolve_entities=False, huge_tree=True, remove_comments=True)
+_PARSER = etree.XMLParser(resolve_entities=False, huge_tree=True, remove_comments=True, remove_pis=True)
 
 
 class DumpFormatError(ValueError):
