@@ -22,7 +22,14 @@ def test_definitions_load_and_validate() -> None:
     assert loaded.resolve_schedule_def("datasets_search_schedule")
     assert {"properties/search_results", "properties/details", "properties/cases"} <= keys
     assert loaded.resolve_job_def("properties_crawl_job")
-    assert set(loaded.resources) >= {"postgres", "io_manager", "gamedata_files", "dataset_files_folder", "property_api"}
+    discogs = {f"discogs/{name}" for name in ("artists", "labels", "masters", "releases", "artist_graph",
+                                               "label_graph", "master_graph", "release_graph")}
+    assert discogs <= keys
+    assert loaded.resolve_sensor_def("discogs_landing_sensor")
+    assert loaded.resolve_schedule_def("discogs_maintenance_schedule")
+    assert loaded.resolve_job_def("discogs_import_job")
+    assert set(loaded.resources) >= {"postgres", "io_manager", "gamedata_files", "dataset_files_folder", "property_api",
+                                     "discogs_files"}
 
 
 def test_the_weekly_schedule_requests_one_run_per_municipality_once_a_week() -> None:

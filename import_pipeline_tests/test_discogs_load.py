@@ -27,6 +27,7 @@ from import_pipeline.defs.discogs.resources import DiscogsFiles
 from import_pipeline.defs.discogs.sensors import discogs_landing_sensor
 from import_pipeline.generate.discogs import generate
 from import_pipeline.io_manager import PostgresBulkIOManager
+from import_pipeline.load.discogs.maintenance import maintain
 from import_pipeline.resources import PostgresResource
 
 DATA = Path(__file__).resolve().parent / "data" / "discogs"
@@ -266,3 +267,33 @@ def test_the_sensor_takes_a_dump_once_it_stopped_growing(landing: Path, dumps: d
     third = discogs_landing_sensor(dg.build_sensor_context(instance=instance, cursor=second.cursor,
                                                            resources=resources))
     assert isinstance(third, dg.SensorResult) and not third.run_requests
+
+
+def test_maintenance_rebuilds_the_bloated_indexes_and_analyzes(
+        database_url: str, conn: psycopg.Connection, landing: Path, dumps: dict) -> None:
+    land(landing, dumps, "20261101")
+    load(database_url, landing, "20261101", selection=[releases])
+    for _ in range(4):  # every row rewritten: the hash index holds four dead entries per live one
+        conn.execute("UPDATE discogs.releases SET hash = hash")
+        conn.commit()
+    with psycopg.connect(database_url, autocommit=True) as analyze:
+        analyze.execute("ANALYZE discogs.releases")
+    result = maintain(database_url, bloat_threshold=0.3)
+    rebuilt = {r.index: r for r in result.rebuilt}
+    assert "releases_hash_idx" in rebuilt
+    assert rebuilt["releases_hash_idx"].bytes_after < rebuilt["releases_hash_idx"].bytes_before
+    assert "releases" in result.analyzed and "release_artists" in result.analyzed
+    again = maintain(database_url, bloat_threshold=0.3)
+    assert not again.rebuilt  # nothing left to rebuild
+
+
+def test_the_generator_is_deterministic_and_next_month_changes_what_it_says(tmp_path: Path) -> None:
+    one = generate(tmp_path / "a", releases=300, seed=5, types=("releases",))
+    two = generate(tmp_path / "b", releases=300, seed=5, types=("releases",))
+    assert one[0].path.read_bytes() == two[0].path.read_bytes()
+    later = generate(tmp_path / "a", releases=2000, seed=5, month=1, changed=0.1, types=("releases",))
+    first = records(generate(tmp_path / "c", releases=2000, seed=5, types=("releases",))[0].path)
+    second = records(later[0].path)
+    gone, new = set(first) - set(second), set(second) - set(first)
+    changed = {i for i in set(first) & set(second) if first[i] != second[i]}
+    assert 60 <= len(gone) <= 140 and len(new) == 100 and 150 <= len(changed) <= 250

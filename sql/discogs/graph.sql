@@ -137,3 +137,28 @@ SELECT 'artist_aliases', count(*) FROM discogs.artist_aliases x
 UNION ALL
 SELECT 'label_sublabels', count(*) FROM discogs.label_sublabels x
  WHERE NOT EXISTS (SELECT FROM discogs.labels l WHERE l.data_id = x.sublabel_id);
+
+-- name: btree_index_bloat
+-- The btree indexes of the schema with their size and estimated bloat: the share of their pages
+-- beyond what their entries need at a 90 percent fill (entry width from pg_stats of the table's
+-- columns, or of the index's expressions; NULL when ANALYZE has not measured them yet).
+WITH entries AS (
+    SELECT i.indexrelid, ci.relname AS index_name, ct.relname AS table_name, ci.relpages, ci.reltuples,
+           (SELECT sum(s.avg_width) FROM pg_stats s
+             WHERE s.schemaname = %(schema)s
+               AND ((s.tablename = ct.relname AND s.attname IN (
+                        SELECT a.attname FROM pg_attribute a
+                         WHERE a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)))
+                    OR s.tablename = ci.relname)) AS key_width
+    FROM pg_index i
+    JOIN pg_class ci ON ci.oid = i.indexrelid
+    JOIN pg_class ct ON ct.oid = i.indrelid
+    JOIN pg_namespace n ON n.oid = ct.relnamespace
+    JOIN pg_am am ON am.oid = ci.relam
+    WHERE n.nspname = %(schema)s AND am.amname = 'btree'
+)
+SELECT index_name, table_name, pg_relation_size(indexrelid) AS bytes,
+       CASE WHEN key_width IS NULL OR relpages < 10 THEN NULL
+            ELSE greatest(0, 1 - (reltuples * (key_width + 12)) / (0.9 * 8192 * relpages)) END AS bloat
+FROM entries
+ORDER BY index_name;

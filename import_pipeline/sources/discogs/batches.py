@@ -29,10 +29,7 @@ def row_batches(path: str, dump_type: str, dump_date: str, convert: bool, share:
     """
     rows: list[Row] = []
     rejects: list[Reject] = []
-    mine, shares = share
-    for position, item in enumerate(read_raw_records(Path(path), dump_type)):
-        if position % shares != mine:
-            continue
+    for item in read_raw_records(Path(path), dump_type, share):
         if isinstance(item, Reject):
             rejects.append(item)
             continue

@@ -147,9 +147,10 @@ def _id_pattern(dump_type: str) -> re.Pattern[bytes]:
     return re.compile(rb"<id>([^<]*)</id>")
 
 
-def read_raw_records(path: Path | str, dump_type: str) -> Iterator[RawRecord | Reject]:
+def read_raw_records(path: Path | str, dump_type: str, share: tuple[int, int] = (0, 1)) -> Iterator[RawRecord | Reject]:
     """Every record of the dump at `path` unparsed, as a `RawRecord`; a `Reject` (byte offset,
-    reason) for a record cut short or without an id. See the module for `DumpFormatError`."""
+    reason) for a record cut short or without an id. With `share` `(k, n)`, only the records
+    (and rejects) whose position in the file is k modulo n. See the module for `DumpFormatError`."""
     path = Path(path)
     tag = RECORD_TAGS.get(dump_type)
     if tag is None:
@@ -161,7 +162,10 @@ def read_raw_records(path: Path | str, dump_type: str) -> Iterator[RawRecord | R
         if head and f"<{dump_type}".encode() not in head:
             raise DumpFormatError(
                 f"{path.name}: not a Discogs {dump_type} dump (no <{dump_type}> element at its start)")
-        for item in split_records(stream, tag, source):
+        mine, shares = share
+        for position, item in enumerate(split_records(stream, tag, source)):
+            if position % shares != mine:
+                continue
             if isinstance(item, Reject):
                 yield item
                 continue
