@@ -62,7 +62,11 @@ def element_value(element: etree._Element) -> Any:
     repeated: set[str] | None = None
     for child in children:
         tag: str = child.tag
-        child_value = element_value(child)
+        if len(child) or child.items():
+            child_value = element_value(child)
+        else:  # a leaf, inline: most elements are
+            child_text = child.text
+            child_value = (child_text.strip() or None) if child_text is not None else None
         if always_lists is not None and tag in always_lists:
             if tag in value:
                 value[tag].append(child_value)
