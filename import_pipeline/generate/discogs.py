@@ -234,8 +234,8 @@ def generate(out: Path, *, releases: int, artists: int | None = None, labels: in
     for dump_type in types:
         path = out / f"discogs_{stamp}_{dump_type}.xml.gz"
         records = 0
-        opener = fast_gzip.open if fast_gzip is not None else gzip.open
-        with opener(path, "wb", compresslevel=1) as gz:
+        gzip_file = fast_gzip.IGzipFile if fast_gzip is not None else gzip.GzipFile
+        with gzip_file(path, "wb", compresslevel=1, mtime=0) as gz:  # mtime 0: the same bytes every time
             gz.write(f'<?xml version="1.0" encoding="UTF-8"?>\n<{dump_type}>\n'.encode())
             for record_id, version in _ids(counts[dump_type], month, changed, seed):
                 if dump_type == "releases":
