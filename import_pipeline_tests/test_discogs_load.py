@@ -1,7 +1,6 @@
 """The discogs assets on generated and real dumps, a real PostgreSQL: merges, deletions, indexes, the graph."""
 
 import gzip
-import json
 import re
 import shutil
 from collections.abc import Iterator
@@ -247,7 +246,7 @@ def test_the_real_samples_load_with_their_graph(database_url: str, conn: psycopg
     assert members == [("26",), ("27",)]
     check = result.get_asset_check_evaluations()[0]
     assert check.metadata["dangling_release_artists"].value > 0  # the samples point past themselves
-    assert json.loads(json.dumps(check.metadata["dangling_artist_members"].value)) >= 0
+    assert check.severity == dg.AssetCheckSeverity.WARN
 
 
 def test_the_sensor_takes_a_dump_once_it_stopped_growing(landing: Path, dumps: dict) -> None:
