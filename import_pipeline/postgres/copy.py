@@ -197,16 +197,15 @@ def merge_rows(
 ) -> MergeResult:
     """Upsert `rows` into `table` on the unique `key`, rewriting only rows that changed.
 
-    With a `hash_column`, rows go in batches of `MERGE_BATCH_ROWS`: first each batch's keys
-    and hashes alone (`new_or_changed`), then only the bodies of the rows that are new or
-    whose hash differs; an unchanged row is neither sent nor rewritten. Into an empty table
-    all rows go straight in, in one COPY (a repeated key raises `DuplicateKeyInBatch`). Without one, every
-    row is sent and a row counts as changed when any non-key column differs. The bodies are
-    COPYed into a temporary staging table, then one
-    `INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE ... WHERE ... IS DISTINCT FROM ...`
-    moves them; unchanged rows get no new row version. Runs in one transaction (a savepoint
-    inside the caller's). A key repeated within a batch raises `DuplicateKeyInBatch` and
-    writes nothing.
+    Into an empty table the rows go straight in, in one COPY. Otherwise they are COPYed into
+    a temporary staging table and moved by one `INSERT ... SELECT ... ON CONFLICT (key) DO
+    UPDATE ... WHERE ... IS DISTINCT FROM ...`: unchanged rows get no new row version. With
+    a `hash_column`, rows go in batches of `MERGE_BATCH_ROWS`: each batch's keys and hashes
+    first (`new_or_changed`), then the bodies of its new or changed rows only, so an
+    unchanged row is neither sent nor rewritten. Without one, every row is sent and
+    compared on all its non-key columns. Runs in one transaction (a savepoint inside the
+    caller's). A key repeated within a batch (into an empty table: within `rows`) raises
+    `DuplicateKeyInBatch` and writes nothing.
 
     `prepare`, when given, turns the rows that are to be sent (all of them into an empty
     table, else the new and changed ones) into the rows sent; it may drop some. So a stream
