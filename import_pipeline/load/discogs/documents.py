@@ -10,7 +10,7 @@ costs its reading and hashing, not its conversion.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ DUMP_TYPES = ("artists", "labels", "masters", "releases")
 
 
 def document_stream(path: Path, dump_type: str, dump_date: dt.date, *, convert_in_child: bool,
-                    delete_absent: float | None, progress: Any = None) -> RowStream:
+                    delete_absent: float | None, progress: Callable[[Progress], None] | None = None) -> RowStream:
     """The rows of the dump at `path` for `discogs.<dump_type>`, to merge on `data_id` with
     `raw_hash` as the change check. `convert_in_child`: the child converts every record (for
     an empty table); else the merge converts those it sends. `delete_absent` as `RowStream`'s.
@@ -64,11 +64,18 @@ def document_stream(path: Path, dump_type: str, dump_date: dt.date, *, convert_i
 
 
 def _round_robin(iterators: list[Iterator[Any]]) -> Iterator[Any]:
-    """The items of `iterators` taken in turn, until all are exhausted."""
+    """The items of `iterators` taken in turn, until all are exhausted; leaving early closes
+    them all (which stops their child processes)."""
     live = list(iterators)
-    while live:
-        for iterator in list(live):
-            try:
-                yield next(iterator)
-            except StopIteration:
-                live.remove(iterator)
+    try:
+        while live:
+            for iterator in list(live):
+                try:
+                    yield next(iterator)
+                except StopIteration:
+                    live.remove(iterator)
+    finally:
+        for iterator in iterators:
+            close = getattr(iterator, "close", None)  # a generator's: stops its child
+            if close is not None:
+                close()
