@@ -62,7 +62,9 @@ def documents_asset(dump_type: str) -> dg.AssetsDefinition:
         path = discogs_files.dump(dump_date, dump_type)
         with postgres.connection() as conn:
             first_load = table_is_empty(conn, f"discogs.{dump_type}")
-        context.log.info(f"{path.name}: {'first load, converted in the parsing child' if first_load else 're-load'}")
+        path_taken = ("first load: indexes suspended, records converted by the parsing children" if first_load
+                      else "re-load: only new and changed records converted")
+        context.log.info(f"{path.name}: {path_taken}")
 
         def report(progress: Progress) -> None:
             if progress.seconds - reported[0] >= 5:
