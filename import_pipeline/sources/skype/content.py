@@ -1,0 +1,156 @@
+"""A Skype message's content (HTML-ish markup) as plain text for search, and what its markup says.
+
+The markup of Microsoft's export: `<b>`, `<i>`, `<s>`, `<a href>`, `<at id>Name</at>`
+(mentions), `<ss type>:)</ss>` (emoticons), `<quote author authorname timestamp>` with a
+`<legacyquote>` repeating the quote's header for old clients, `<e_m .../>` (an edit marker),
+`<partlist type callId><part identity><name/><duration/></part></partlist>` (calls),
+`<URIObject ...><OriginalName v/><FileSize v/></URIObject>` (files), `<addmember>` /
+`<deletemember>` / `<topicupdate>` ... (thread activity), and HTML entities. It is not
+always well-formed, so it is read with the standard library's lenient `HTMLParser`.
+
+Plain text keeps what a reader sees: text, link texts (with their address when it differs),
+mentions as `@Name`, emoticons as their text, a quote as `> Name: text` on lines of its own,
+a file as `File: name`, a call as `Call: N min S s`, membership changes as sentences.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+
+#: Elements whose text is not shown (the legacy quote header repeats the quote's author).
+_HIDDEN = frozenset({"legacyquote", "e_m", "eventtime", "originalname", "filesize", "meta", "title", "description"})
+#: Thread activity elements and the verb of their sentence.
+_ACTIVITY = {"addmember": "added", "deletemember": "removed", "topicupdate": "changed the topic",
+             "pictureupdate": "changed the picture", "historydisclosedupdate": "changed the history setting"}
+_SPACES = re.compile(r"[^\S\n]+")  # any run of white space but a line break, no-break spaces included
+_BLANK_LINES = re.compile(r"\n\s*\n+")
+
+
+@dataclass
+class Content:
+    """What a message's content holds: its plain text and the facts its markup states."""
+
+    plain: str = ""
+    mentions: list[str] = field(default_factory=list)
+    call_seconds: int | None = None
+    call_participants: list[tuple[str, str | None]] = field(default_factory=list)
+    file_name: str | None = None
+    file_size: int | None = None
+
+
+class _Reader(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.content = Content()
+        self.out: list[str] = []
+        self.stack: list[str] = []
+        self.hidden = 0
+        self.href: str | None = None
+        self.link_text: list[str] = []
+        self.part: dict[str, str] | None = None
+        self.activity: dict[str, str] | None = None
+        self.field: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {name: value or "" for name, value in attrs}
+        if tag in _HIDDEN:
+            if tag == "originalname" and values.get("v"):
+                self.content.file_name = values["v"]
+            elif tag == "filesize" and values.get("v", "").isdigit():
+                self.content.file_size = int(values["v"])
+            if tag != "e_m":  # <e_m .../> is empty; the others hold text to hide
+                self.hidden += 1
+                self.stack.append(tag)
+            return
+        self.stack.append(tag)
+        if tag == "a":
+            self.href, self.link_text = values.get("href"), []
+        elif tag == "quote":
+            self.out.append(f"\n> {values.get('authorname') or values.get('author') or ''}: ")
+        elif tag == "part":
+            self.part = {"identity": values.get("identity", "")}
+        elif tag in ("name", "duration") and self.part is not None:
+            self.field = tag
+        elif tag in _ACTIVITY:
+            self.activity = {"kind": tag}
+        elif tag in ("initiator", "target", "value") and self.activity is not None:
+            self.field = tag
+        elif tag == "br":
+            self.out.append("\n")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+        if tag != "e_m":
+            self.handle_endtag(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag not in self.stack:
+            return  # a stray end tag: HTML-ish content has them
+        while self.stack:
+            open_tag = self.stack.pop()
+            if open_tag in _HIDDEN:
+                self.hidden -= 1
+            self._closed(open_tag)
+            if open_tag == tag:
+                break
+
+    def _closed(self, tag: str) -> None:
+        if tag == "a":
+            text = "".join(self.link_text).strip()
+            if self.href and text and text != self.href:
+                self.out.append(f" ({self.href})")
+            self.href = None
+        elif tag == "quote":
+            self.out.append("\n")
+        elif tag == "part" and self.part is not None:
+            self.content.call_participants.append((self.part["identity"], self.part.get("name")))
+            duration = self.part.get("duration", "")
+            if duration.isdigit():
+                self.content.call_seconds = max(self.content.call_seconds or 0, int(duration))
+            self.part = None
+        elif tag == "partlist" and self.content.call_seconds is not None:
+            minutes, seconds = divmod(self.content.call_seconds, 60)
+            self.out.append(f"Call: {minutes} min {seconds} s")
+        elif tag == "uriobject" and self.content.file_name:
+            self.out.append(f"File: {self.content.file_name}")
+        elif tag in _ACTIVITY and self.activity is not None:
+            who = self.activity.get("initiator", "someone")
+            target = self.activity.get("target") or self.activity.get("value") or ""
+            self.out.append(f"{who} {_ACTIVITY[tag]} {target}".strip())
+            self.activity = None
+        if tag in ("name", "duration", "initiator", "target", "value"):
+            self.field = None
+
+    def handle_data(self, data: str) -> None:
+        if self.field is not None:
+            target = self.part if self.part is not None else self.activity
+            if target is not None:
+                target[self.field] = target.get(self.field, "") + data.strip()
+            return
+        if self.hidden or "partlist" in self.stack or "uriobject" in self.stack:
+            return  # their text is a notice for old clients; what they state is read from their markup
+        if self.stack and self.stack[-1] == "at":
+            name = data.strip()
+            self.content.mentions.append(name)
+            self.out.append(f"@{name}")
+            return
+        if self.href is not None:
+            self.link_text.append(data)
+        self.out.append(data)
+
+
+def read_content(content: str | None) -> Content:
+    """The plain text and facts of a message's `content` (None: an empty `Content`)."""
+    if not content:
+        return Content()
+    if "<" not in content and "&" not in content:
+        return Content(plain=content.strip())
+    reader = _Reader()
+    reader.feed(content)
+    reader.close()
+    text = "".join(reader.out)
+    lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))  # entities are decoded by the reader
+    reader.content.plain = _BLANK_LINES.sub("\n", "\n".join(lines)).strip()
+    return reader.content
