@@ -140,6 +140,10 @@ def command_bench(args: argparse.Namespace) -> int:
         from import_pipeline.bench import datasets
 
         datasets.run(url, rows=args.rows, cols=args.cols, repeat=args.repeat)
+    elif args.family == "skype":
+        from import_pipeline.bench import skype
+
+        skype.run(url, messages=args.messages, seed=args.seed)
     elif args.family == "discogs":
         from import_pipeline.bench import discogs
 
@@ -177,6 +181,14 @@ def command_generate(args: argparse.Namespace) -> int:
     from import_pipeline.postgres.connect import home_dir
 
     out = Path(args.out) if args.out else home_dir() / "generated" / args.kind
+    if args.kind == "skype":
+        from import_pipeline.generate import skype
+
+        export = skype.generate(out, messages=args.messages, conversations=args.conversations, seed=args.seed,
+                                newer=args.newer, tar=args.tar)
+        print(f"{export.path}: {export.messages:,} messages in {export.conversations} conversations, "
+              f"{export.bytes / 1e6:,.1f} MB")
+        return 0
     if args.kind == "discogs":
         from import_pipeline.generate import discogs
 
@@ -222,6 +234,13 @@ def build_parser() -> argparse.ArgumentParser:
                       help="write next month's dump instead: this share changed, half of it gone, half of it new")
     disc.add_argument("--newer", action="store_true", help="the newer format (no images, no release status)")
     disc.add_argument("--out", help="folder to write into (default: $IMPORT_PIPELINE_HOME/generated/discogs)")
+    sky = kinds.add_parser("skype", help="a Skype export (messages.json, or the export .tar) of every message type")
+    sky.add_argument("--messages", type=int, default=100_000)
+    sky.add_argument("--conversations", type=int, default=20)
+    sky.add_argument("--seed", type=int, default=1)
+    sky.add_argument("--newer", action="store_true", help="the same user's later export: a few edits, new messages")
+    sky.add_argument("--tar", action="store_true", help="write the export .tar holding messages.json")
+    sky.add_argument("--out", help="folder to write into (default: $IMPORT_PIPELINE_HOME/generated/skype)")
     generate.set_defaults(run=command_generate)
 
     mig = commands.add_parser("migrate", help="apply the sql/ migrations")
@@ -241,6 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
     data_bench.add_argument("--cols", type=int, default=10)
     data_bench.add_argument("--repeat", type=int, default=1,
                             help="rounds of the import and the baselines, interleaved; the fastest of each is kept")
+    skype_bench = families.add_parser("skype", help="one export imported vs a raw COPY of its final message rows")
+    skype_bench.add_argument("--messages", type=int, default=200_000)
+    skype_bench.add_argument("--seed", type=int, default=1)
     discogs_bench = families.add_parser(
         "discogs", help="a releases dump: first load and next month's (1%% changed) vs raw COPY of the documents")
     discogs_bench.add_argument("--releases", type=int, default=100_000)

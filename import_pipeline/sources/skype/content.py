@@ -6,7 +6,9 @@ The markup of Microsoft's export: `<b>`, `<i>`, `<s>`, `<a href>`, `<at id>Name<
 `<partlist type callId><part identity><name/><duration/></part></partlist>` (calls),
 `<URIObject ...><OriginalName v/><FileSize v/></URIObject>` (files), `<addmember>` /
 `<deletemember>` / `<topicupdate>` ... (thread activity), and HTML entities. It is not
-always well-formed, so it is read with the standard library's lenient `HTMLParser`.
+always well-formed, so it is read by a lenient tokenizer (one regular expression over tags
+and text; stray end tags are ignored, unclosed tags end with the content), several times
+faster than the standard library's `HTMLParser` on these short strings.
 
 Plain text keeps what a reader sees: text, link texts (with their address when it differs),
 mentions as `@Name`, emoticons as their text, a quote as `> Name: text` on lines of its own,
@@ -15,9 +17,9 @@ a file as `File: name`, a call as `Call: N min S s`, membership changes as sente
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 
 #: Elements whose text is not shown (the legacy quote header repeats the quote's author).
 _HIDDEN = frozenset({"legacyquote", "e_m", "eventtime", "originalname", "filesize", "meta", "title", "description"})
@@ -40,9 +42,17 @@ class Content:
     file_size: int | None = None
 
 
-class _Reader(HTMLParser):
+_TOKENS = re.compile(r"<(/?)([A-Za-z_][\w:.-]*)((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>|([^<]+)|<", re.S)
+_ATTRIBUTES = re.compile(r"""([\w:.-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>/]+))""")
+
+
+def _attributes(text: str) -> list[tuple[str, str | None]]:
+    return [(name.lower(), html.unescape(a if a is not None else b if b is not None else c))
+            for name, a, b, c in _ATTRIBUTES.findall(text)] if "=" in text else []
+
+
+class _Reader:
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
         self.content = Content()
         self.out: list[str] = []
         self.stack: list[str] = []
@@ -141,15 +151,31 @@ class _Reader(HTMLParser):
         self.out.append(data)
 
 
+    def feed(self, content: str) -> None:
+        for match in _TOKENS.finditer(content):
+            closing, tag, attributes, text = match.groups()
+            if text is not None:
+                self.handle_data(html.unescape(text) if "&" in text else text)
+            elif tag is None:
+                self.handle_data("<")  # a lone "<" is text
+            elif closing:
+                self.handle_endtag(tag.lower())
+            elif attributes.rstrip().endswith("/"):
+                self.handle_startendtag(tag.lower(), _attributes(attributes.rstrip()[:-1]))
+            else:
+                self.handle_starttag(tag.lower(), _attributes(attributes))
+
+
 def read_content(content: str | None) -> Content:
     """The plain text and facts of a message's `content` (None: an empty `Content`)."""
     if not content:
         return Content()
-    if "<" not in content and "&" not in content:
-        return Content(plain=content.strip())
+    if "<" not in content:
+        plain = html.unescape(content) if "&" in content else content
+        lines = (_SPACES.sub(" ", line).strip() for line in plain.split("\n"))
+        return Content(plain=_BLANK_LINES.sub("\n", "\n".join(lines)).strip())
     reader = _Reader()
     reader.feed(content)
-    reader.close()
     text = "".join(reader.out)
     lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))  # entities are decoded by the reader
     reader.content.plain = _BLANK_LINES.sub("\n", "\n".join(lines)).strip()
