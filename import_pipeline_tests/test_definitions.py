@@ -28,8 +28,11 @@ def test_definitions_load_and_validate() -> None:
     assert loaded.resolve_sensor_def("discogs_landing_sensor")
     assert loaded.resolve_schedule_def("discogs_maintenance_schedule")
     assert loaded.resolve_job_def("discogs_import_job")
+    assert {"skype/messages", "skype/conversations", "skype/participants"} <= keys
+    assert loaded.resolve_sensor_def("skype_landing_sensor")
+    assert loaded.resolve_job_def("skype_import_job")
     assert set(loaded.resources) >= {"postgres", "io_manager", "gamedata_files", "dataset_files_folder", "property_api",
-                                     "discogs_files"}
+                                     "discogs_files", "skype_files"}
 
 
 def test_the_weekly_schedule_requests_one_run_per_municipality_once_a_week() -> None:

@@ -188,3 +188,31 @@ def test_a_server_restart_mid_import_ends_with_one_copy_of_every_message(
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT count(*), count(DISTINCT (conversation_id, id)) FROM skype.messages").fetchone() \
             == (len(messages_in(exports["older"])),) * 2
+
+
+def test_a_malformed_message_is_a_reject_and_a_truncated_export_fails_in_one_line(
+        database_url: str, conn: psycopg.Connection, tmp_path: Path, exports: dict[str, Path]) -> None:
+    document = json.loads(exports["older"].read_text(encoding="utf-8"))
+    document["conversations"][0]["MessageList"][5]["originalarrivaltime"] = "not a time"
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps(document), encoding="utf-8")
+    meta = metadata(load(database_url, tmp_path, "broken.json"), "messages")
+    assert meta["rejects"] == 1 and meta["inserted"] == len(messages_in(exports["older"])) - 1
+    [(reason,)] = conn.execute("SELECT reason FROM import_pipeline.rejects WHERE asset = 'skype/messages'").fetchall()
+    assert "unreadable originalarrivaltime 'not a time'" in reason
+
+    cut = tmp_path / "cut.json"
+    cut.write_bytes(exports["newer"].read_bytes()[: exports["newer"].stat().st_size // 2])
+    postgres = PostgresResource(url=database_url, apply_migrations=False)
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(SKYPE_EXPORTS, ["cut.json"])
+    result = dg.materialize([messages], partition_key="cut.json", instance=instance, raise_on_error=False,
+                            run_config={"ops": {"skype__messages": {"config": {"batch_mb": 0.1}}}},
+                            resources={"postgres": postgres, "skype_files": SkypeFiles(landing_dir=str(tmp_path))})
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    message = failure.step_failure_data.error.message  # type: ignore[union-attr]
+    assert "ends early" in message and "\n" not in message.strip()
+    newer = messages_in(exports["newer"])
+    stored = conn.execute("SELECT count(*) FROM skype.messages").fetchone()
+    assert stored is not None and len(newer) > stored[0] >= len(messages_in(exports["older"])) - 1  # batches kept

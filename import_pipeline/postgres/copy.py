@@ -147,14 +147,29 @@ def new_or_changed(
     key: Sequence[str],
     hash_column: str,
 ) -> list[Sequence[Any]]:
-    """The rows of `rows` whose key is not in `table`, or whose `hash_column` differs there.
+    """The rows of `rows` whose key is not in `table`, or whose `hash_column` differs there
+    (see `new_and_changed`). Order is kept."""
+    new, changed = new_and_changed(conn, table, columns, rows, key, hash_column)
+    return [row for _, row in sorted([*new, *changed], key=lambda item: item[0])]
+
+
+def new_and_changed(
+    conn: psycopg.Connection,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    key: Sequence[str],
+    hash_column: str,
+) -> tuple[list[tuple[int, Sequence[Any]]], list[tuple[int, Sequence[Any]]]]:
+    """`(new, changed)`: the rows of `rows` (with their positions) whose key is not in `table`,
+    and those whose `hash_column` differs there.
 
     Only the keys and hashes are sent: binary COPY into a session-temporary probe table
     (kept for the next call), then one join on the key. The rows' other values never leave
-    this process. Order is kept.
+    this process.
     """
     if not rows:
-        return []
+        return [], []
     sent = [*key, hash_column]
     positions = [columns.index(c) for c in sent]
     probe = _probe_table(table)
@@ -170,16 +185,20 @@ def new_or_changed(
     # A lateral probe of the key's index per row: with a plain join the planner may hash the
     # whole table, reading every body (the probe table has no statistics).
     statement = sql.SQL(
-        "SELECT p.ordinal FROM {probe} AS p "
-        "LEFT JOIN LATERAL (SELECT t.{hash} FROM {table} AS t WHERE {join}) AS t ON true "
-        "WHERE t.{hash} IS DISTINCT FROM p.{hash} ORDER BY p.ordinal"
+        "SELECT p.ordinal, t.found IS NULL FROM {probe} AS p "
+        "LEFT JOIN LATERAL (SELECT true AS found, t.{hash} FROM {table} AS t WHERE {join}) AS t ON true "
+        "WHERE t.found IS NULL OR t.{hash} IS DISTINCT FROM p.{hash} ORDER BY p.ordinal"
     ).format(
         probe=probe,
         table=table_identifier(table),
         join=sql.SQL(" AND ").join(sql.SQL("t.{0} = p.{0}").format(sql.Identifier(k)) for k in key),
         hash=sql.Identifier(hash_column),
     )
-    return [rows[n] for (n,) in conn.execute(statement).fetchall()]
+    new: list[tuple[int, Sequence[Any]]] = []
+    changed: list[tuple[int, Sequence[Any]]] = []
+    for ordinal, is_new in conn.execute(statement).fetchall():
+        (new if is_new else changed).append((ordinal, rows[ordinal]))
+    return new, changed
 
 
 def merge_rows(
@@ -201,8 +220,9 @@ def merge_rows(
     a temporary staging table and moved by one `INSERT ... SELECT ... ON CONFLICT (key) DO
     UPDATE ... WHERE ... IS DISTINCT FROM ...`: unchanged rows get no new row version. With
     a `hash_column`, rows go in batches of `MERGE_BATCH_ROWS`: each batch's keys and hashes
-    first (`new_or_changed`), then the bodies of its new or changed rows only, so an
-    unchanged row is neither sent nor rewritten. Without one, every row is sent and
+    first (`new_and_changed`), then the bodies of its new rows, COPYed straight in, and of
+    its changed rows, through the staging table, so an unchanged row is neither sent nor
+    rewritten. Without one, every row is sent and
     compared on all its non-key columns. Runs in one transaction (a savepoint inside the
     caller's). A key repeated within a batch (into an empty table: within `rows`) raises
     `DuplicateKeyInBatch` and writes nothing.
@@ -228,12 +248,7 @@ def merge_rows(
     with conn.transaction():
         if table_is_empty(conn, table):
             # Nothing to compare with: the rows go straight in, in one COPY.
-            try:
-                with conn.transaction():
-                    inserted = copy_rows(conn, table, columns, prepare(rows) if prepare else rows, types)
-            except psycopg.errors.UniqueViolation as exc:
-                raise DuplicateKeyInBatch(
-                    f"merge into {table}: the rows hold the same ({', '.join(key)}) more than once") from exc
+            inserted = _copy_new(conn, table, columns, rows, key, types, prepare)
             return MergeResult(inserted=inserted, updated=0, unchanged=0)
         stage = create_staging_table(conn, table, columns)
         seen = create_staging_table(conn, table, key) if delete_absent is not None else None
@@ -242,11 +257,14 @@ def merge_rows(
             sent: Iterable[Sequence[Any]] = batch
             if hash_column is not None:
                 assert isinstance(batch, list)
-                sent = new_or_changed(conn, table, columns, batch, key, hash_column)
-                unchanged += len(batch) - len(sent)
+                new_rows, changed_rows = new_and_changed(conn, table, columns, batch, key, hash_column)
+                unchanged += len(batch) - len(new_rows) - len(changed_rows)
                 if seen is not None:
                     conn.execute(sql.SQL("INSERT INTO {} SELECT {} FROM {}").format(
                         sql.Identifier(seen), column_list(key), _probe_table(table)))
+                if new_rows:  # no stored row to compare with: straight in
+                    inserted += _copy_new(conn, table, columns, [row for _, row in new_rows], key, types, prepare)
+                sent = [row for _, row in changed_rows]
             staged = copy_rows(conn, stage, columns, prepare(sent) if prepare else sent, types)
             if staged:
                 new, changed = _upsert_staged(conn, table, stage, columns, key, hash_column)
@@ -259,6 +277,18 @@ def merge_rows(
                 deleted = _delete_absent(conn, table, key, seen, inserted, max_delete_share)
             drop_table(conn, seen)
     return MergeResult(inserted=inserted, updated=updated, unchanged=unchanged, deleted=deleted)
+
+
+def _copy_new(conn: psycopg.Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]],
+              key: Sequence[str], types: Sequence[str] | None,
+              prepare: Callable[[Iterable[Sequence[Any]]], Iterable[Sequence[Any]]] | None) -> int:
+    """COPY rows whose keys the table does not hold straight into it; return how many."""
+    try:
+        with conn.transaction():
+            return copy_rows(conn, table, columns, prepare(rows) if prepare else rows, types)
+    except psycopg.errors.UniqueViolation as exc:
+        raise DuplicateKeyInBatch(
+            f"merge into {table}: the rows hold the same ({', '.join(key)}) more than once") from exc
 
 
 def _delete_absent(conn: psycopg.Connection, table: str, key: Sequence[str], seen: str, inserted: int,
