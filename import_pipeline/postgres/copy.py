@@ -182,11 +182,12 @@ def new_and_changed(
         copy.set_types(types)
         for ordinal, row in enumerate(rows):
             copy.write_row([*(row[i] for i in positions), ordinal])
-    # A lateral probe of the key's index per row: with a plain join the planner may hash the
-    # whole table, reading every body (the probe table has no statistics).
+    # One probe of the key's index per row. With a plain join (and a LATERAL one without its
+    # LIMIT, which the planner flattens into one) the planner hashes the whole table, reading
+    # every row of it for each batch: the merge slowed down as the table grew.
     statement = sql.SQL(
         "SELECT p.ordinal, t.found IS NULL FROM {probe} AS p "
-        "LEFT JOIN LATERAL (SELECT true AS found, t.{hash} FROM {table} AS t WHERE {join}) AS t ON true "
+        "LEFT JOIN LATERAL (SELECT true AS found, t.{hash} FROM {table} AS t WHERE {join} LIMIT 1) AS t ON true "
         "WHERE t.found IS NULL OR t.{hash} IS DISTINCT FROM p.{hash} ORDER BY p.ordinal"
     ).format(
         probe=probe,
