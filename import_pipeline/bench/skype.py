@@ -5,7 +5,8 @@ the `skype/messages` asset imports it (`load/skype/messages.py`: byte-sized batc
 merged under the engine's retry) into a scratch database (`import_pipeline_bench`); then
 the same final message rows, streamed out with COPY, are COPYed into a table laid out and
 indexed like `skype.messages`. Printed: messages/s, MB/s of the file, peak RSS (of this
-process and of the parsing child), and the ratio; the last line is `result: messages_per_s=... raw_ratio=... peak_rss_mb=...`.
+process and of the parsing child), and the ratio; the last line is
+`result: messages_per_s=... raw_ratio=... peak_rss_mb=...`.
 """
 
 from __future__ import annotations
