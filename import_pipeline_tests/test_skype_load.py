@@ -75,6 +75,10 @@ def test_an_export_loads_its_messages_conversations_and_participants(
     group_members = conn.execute("SELECT count(*) FROM skype.participants p JOIN skype.conversations c "
                                  "ON c.id = p.conversation_id WHERE c.kind = 'group'").fetchone()
     assert group_members is not None and group_members[0] >= sum(n % 7 + 3 for n in (1, 6, 11, 16))
+    stored_participants = conn.execute("SELECT count(*) FROM skype.participants").fetchone()
+    assert stored_participants is not None
+    assert metadata(result, "participants")["participants"] == stored_participants[0] > 0
+    assert metadata(result, "conversations")["conversations"] == 20
     found = conn.execute("SELECT count(*) FROM skype.messages WHERE to_tsvector('simple', content_plain) @@ "
                          "to_tsquery('simple', 'coffee')").fetchone()
     assert found is not None and found[0] > 0

@@ -90,8 +90,13 @@ def conversations(postgres: PostgresResource):
     """Recount conversations and refresh participants, set-based, from what the passes wrote."""
     with postgres.connection() as conn:
         changed, participants = refresh_conversations(conn)
-    yield dg.MaterializeResult(asset_key=key("conversations"), metadata={"rows_changed": changed})
-    yield dg.MaterializeResult(asset_key=key("participants"), metadata={"rows_changed": participants})
+        row = conn.execute("SELECT (SELECT count(*) FROM skype.conversations), "
+                           "(SELECT count(*) FROM skype.participants)").fetchone()
+    conversation_count, participant_count = row if row else (0, 0)
+    yield dg.MaterializeResult(asset_key=key("conversations"), metadata={
+        "rows_changed": changed, "conversations": conversation_count, "dagster/row_count": conversation_count})
+    yield dg.MaterializeResult(asset_key=key("participants"), metadata={
+        "rows_changed": participants, "participants": participant_count, "dagster/row_count": participant_count})
 
 
 import_job = dg.define_asset_job("skype_import_job", selection=dg.AssetSelection.groups(GROUP), tags=FAMILY_TAG,
