@@ -3,6 +3,8 @@
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -220,3 +222,36 @@ def test_a_malformed_message_is_a_reject_and_a_truncated_export_fails_in_one_lin
     newer = messages_in(exports["newer"])
     stored = conn.execute("SELECT count(*) FROM skype.messages").fetchone()
     assert stored is not None and len(newer) > stored[0] >= len(messages_in(exports["older"])) - 1  # batches kept
+
+
+KILLED_IMPORT = """
+import sys
+from pathlib import Path
+import psycopg
+from import_pipeline.load.skype.messages import import_messages
+import_messages(lambda: psycopg.connect(sys.argv[1]), Path(sys.argv[2]), batch_mb=0.05)
+"""
+
+
+def test_a_killed_import_resumes_without_rewriting_its_committed_batches(
+        database_url: str, conn: psycopg.Connection, exports: dict[str, Path]) -> None:
+    child = subprocess.Popen([sys.executable, "-c", KILLED_IMPORT, database_url, str(exports["older"])],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    stored = 0
+    while time.monotonic() < deadline and stored < 500:
+        row = conn.execute("SELECT count(*) FROM skype.messages").fetchone()
+        conn.rollback()
+        stored = row[0] if row else 0
+        time.sleep(0.01)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    before = message_versions(conn)
+    conn.rollback()
+    expected = messages_in(exports["older"])
+    assert 500 <= len(before) < len(expected)
+    result = import_messages(lambda: psycopg.connect(database_url), exports["older"])
+    assert (result.inserted, result.unchanged) == (len(expected) - len(before), len(before))
+    after = message_versions(conn)
+    assert set(after) == set(expected)
+    assert all(after[k] == v for k, v in before.items())  # the committed batches were not written again
