@@ -23,7 +23,7 @@ from typing import Any
 import dagster as dg
 import psycopg
 
-from import_pipeline.bench.report import child_peak_rss_mb, peak_rss_mb, scratch_database
+from import_pipeline.bench.report import child_peak_rss_mb, peak_rss_mb, raw_copy_seconds, scratch_database
 from import_pipeline.defs.discogs.assets import releases
 from import_pipeline.generate.discogs import generate
 from import_pipeline.io_manager import PostgresBulkIOManager
@@ -63,22 +63,6 @@ def load(url: str, path: Path, date: dt.date) -> dict[str, Any]:
             "parse_seconds": parse_seconds(path, first), "first": first}
 
 
-def raw_copy_seconds(url: str) -> float:
-    """COPY the stored documents, streamed out as COPY text, into a table with only a primary key."""
-    with psycopg.connect(url) as conn:
-        conn.execute("CREATE TABLE raw_releases (data_id text PRIMARY KEY, hash text NOT NULL, data jsonb NOT NULL)")
-        conn.commit()
-        with psycopg.connect(url) as source, source.cursor() as out_cur, \
-                out_cur.copy("COPY (SELECT data_id, hash, data FROM discogs.releases) TO STDOUT") as out, \
-                conn.cursor() as in_cur, in_cur.copy("COPY raw_releases (data_id, hash, data) FROM STDIN") as into:
-            started = time.perf_counter()
-            for chunk in out:
-                into.write(chunk)
-        seconds = time.perf_counter() - started
-        conn.commit()
-    return seconds
-
-
 def run(server_url: str, *, releases_count: int, seed: int = 1) -> None:
     """Run the benchmark and print its table and `result:` line."""
     with tempfile.TemporaryDirectory() as scratch, scratch_database(server_url) as url:
@@ -90,7 +74,9 @@ def run(server_url: str, *, releases_count: int, seed: int = 1) -> None:
               f"({first_dump.bytes / 1e6:,.0f} + {next_dump.bytes / 1e6:,.0f} MB gzip) in "
               f"{time.perf_counter() - started:.0f} s")
         first = load(url, first_dump.path, dt.date(2026, 11, 1))
-        raw = raw_copy_seconds(url)
+        raw = raw_copy_seconds(
+            url, create="CREATE TABLE raw_releases (data_id text PRIMARY KEY, hash text NOT NULL, data jsonb NOT NULL)",
+            target="raw_releases", source="(SELECT data_id, hash, data FROM discogs.releases)")
         second = load(url, next_dump.path, dt.date(2026, 12, 1))
     rows = []
     for label, result, dump in (("first load", first, first_dump), ("next month", second, next_dump)):

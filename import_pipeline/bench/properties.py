@@ -26,11 +26,11 @@ from contextlib import contextmanager
 import psycopg
 import requests
 
-from import_pipeline.bench.report import peak_rss_mb, scratch_database
+from import_pipeline.bench.report import peak_rss_mb, raw_copy_seconds, scratch_database
 from import_pipeline.load.properties.details import PROPERTIES, DetailsPhase
 from import_pipeline.load.properties.phase import PhaseSettings, run_phase
 from import_pipeline.load.properties.search import search_rows
-from import_pipeline.postgres.copy import copy_text, replace_rows
+from import_pipeline.postgres.copy import replace_rows
 from import_pipeline.records import RowStream
 from import_pipeline.sources.properties.client import PropertyApiClient, RetryPolicy
 from import_pipeline.sources.properties.documents import PROPERTY_COLUMNS
@@ -106,7 +106,9 @@ def run(server_url: str, *, addresses: int, latency_ms: float, error_rate: float
                                     timeout=30).json()["addresses"])
         with connect() as conn:
             stored = [r[0] for r in conn.execute("SELECT address_id FROM properties.properties")]
-            raw_seconds = _raw_copy_seconds(conn, url)
+        raw_seconds = raw_copy_seconds(url, create=f"CREATE TABLE raw_properties (LIKE {PROPERTIES})",
+                                       target="raw_properties",
+                                       source=f"(SELECT {', '.join(PROPERTY_COLUMNS)} FROM {PROPERTIES})")
     injected = sum(v for k, v in served.items() if k.startswith("fault_"))
     missing = len(expected - set(stored))
     duplicated = (len(stored) - len(set(stored))) + counted.duplicates
@@ -145,15 +147,3 @@ class _CountedRows:
             self.duplicates += row[0] in self._seen
             self._seen.add(row[0])
             yield tuple(row)
-
-
-def _raw_copy_seconds(conn: psycopg.Connection, url: str) -> float:
-    """COPY the stored property rows, streamed out of the table as COPY text on a second
-    connection, into an unindexed table of the same columns; return the seconds it took."""
-    conn.execute(f"CREATE TABLE raw_properties (LIKE {PROPERTIES})")
-    columns = ", ".join(PROPERTY_COLUMNS)
-    with psycopg.connect(url) as source, source.cursor() as cur, \
-            cur.copy(f"COPY (SELECT {columns} FROM {PROPERTIES}) TO STDOUT") as out:
-        started = time.monotonic()
-        copy_text(conn, "raw_properties", PROPERTY_COLUMNS, (bytes(chunk) for chunk in out))
-        return time.monotonic() - started

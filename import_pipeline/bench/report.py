@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import psycopg
+
 from import_pipeline.postgres.connect import drop_database, ensure_database, with_database
 from import_pipeline.postgres.migrate import migrate_database
 
@@ -27,6 +29,24 @@ def scratch_database(server_url: str) -> Iterator[str]:
         yield url
     finally:
         drop_database(server_url, SCRATCH_DATABASE)
+
+
+def raw_copy_seconds(url: str, *, create: str, target: str, source: str) -> float:
+    """The raw-COPY baseline: run `create` (the DDL of table `target`), then stream what
+    `source` (a table, or a query in parentheses, with the target's columns in order) holds
+    into `target` as COPY text between two connections; return the seconds the COPY took."""
+    with psycopg.connect(url) as conn:
+        conn.execute(create)
+        conn.commit()
+        with psycopg.connect(url) as reader, reader.cursor() as out_cur, \
+                out_cur.copy(f"COPY {source} TO STDOUT") as out, \
+                conn.cursor() as in_cur, in_cur.copy(f"COPY {target} FROM STDIN") as into:
+            started = time.perf_counter()
+            for chunk in out:
+                into.write(chunk)
+        seconds = time.perf_counter() - started
+        conn.commit()
+    return seconds
 
 
 def child_peak_rss_mb() -> float:

@@ -17,25 +17,9 @@ from pathlib import Path
 
 import psycopg
 
-from import_pipeline.bench.report import child_peak_rss_mb, peak_rss_mb, scratch_database
+from import_pipeline.bench.report import child_peak_rss_mb, peak_rss_mb, raw_copy_seconds, scratch_database
 from import_pipeline.generate.skype import generate
 from import_pipeline.load.skype.messages import import_messages
-
-
-def raw_copy_seconds(url: str) -> float:
-    """COPY the stored messages, streamed out as COPY text, into a table like `skype.messages`."""
-    with psycopg.connect(url) as conn:
-        conn.execute("CREATE TABLE raw_messages (LIKE skype.messages INCLUDING INDEXES)")
-        conn.commit()
-        with psycopg.connect(url) as source, source.cursor() as out_cur, \
-                out_cur.copy("COPY skype.messages TO STDOUT") as out, \
-                conn.cursor() as in_cur, in_cur.copy("COPY raw_messages FROM STDIN") as into:
-            started = time.perf_counter()
-            for chunk in out:
-                into.write(chunk)
-        seconds = time.perf_counter() - started
-        conn.commit()
-    return seconds
 
 
 def run(server_url: str, *, messages: int, seed: int = 1) -> None:
@@ -46,7 +30,8 @@ def run(server_url: str, *, messages: int, seed: int = 1) -> None:
         print(f"generated {export.messages:,} messages in {export.conversations} conversations "
               f"({export.bytes / 1e6:,.0f} MB) in {time.perf_counter() - started:.0f} s")
         result = import_messages(lambda: psycopg.connect(url), export.path)
-        raw = raw_copy_seconds(url)
+        raw = raw_copy_seconds(url, create="CREATE TABLE raw_messages (LIKE skype.messages INCLUDING INDEXES)",
+                               target="raw_messages", source="skype.messages")
     rate = result.messages / result.seconds
     raw_rate = result.messages / raw
     peak = max(peak_rss_mb(), child_peak_rss_mb())
