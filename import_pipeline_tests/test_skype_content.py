@@ -2,6 +2,7 @@
 
 import pytest
 
+from import_pipeline.sources.skype import content as content_module
 from import_pipeline.sources.skype.content import read_content
 
 
@@ -63,3 +64,26 @@ def test_a_file_gives_its_name_and_size() -> None:
         '<OriginalName v="report Q2.pdf"/><FileSize v="123456"/></URIObject>')
     assert (content.file_name, content.file_size) == ("report Q2.pdf", 123456)
     assert content.plain == "File: report Q2.pdf"
+
+
+class _EveryTagMeansSomething:
+    def isdisjoint(self, names: object) -> bool:
+        return False
+
+
+@pytest.mark.parametrize("content", [
+    "Hello <b>world</b> &amp; <i>friends</i> <s>gone</s> &lt;3",
+    "&am<b>p;</b> split entity", "a < b and <b>c</b>", "<b title=\"x>y\">quoted > inside</b>",
+    "<b title='unclosed>text</b> after", "<B>Upper</B>\n\n  <I>lines</I>  ", '<ss type="cool">(cool)</ss>',
+    "fixed<e_m a=\"8:live:me\" ts=\"1\"/>", "<font color=red>red</font>&nbsp;text", "<b>a</b><br/>",
+])
+def test_formatting_only_markup_reads_as_the_full_reader_reads_it(content: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    quick = read_content(content)
+    monkeypatch.setattr(content_module, "_TAGS_WITH_MEANING", _EveryTagMeansSomething())
+    assert quick == read_content(content)
+
+
+def test_a_tag_that_never_closes_is_read_as_text() -> None:
+    hostile = "<b " + "a" * 200_000 + ' "' + "y" * 200_000  # no ">" and an open quote: no backtracking either
+    assert read_content(hostile).plain == hostile

@@ -60,6 +60,23 @@ def test_a_json_export_reads_header_conversations_and_messages_in_order(tmp_path
     assert isinstance(third, Message) and third.conversation_id == "19:abc@thread.skype"
 
 
+def test_fields_after_the_message_list_send_the_conversation_again(tmp_path: Path) -> None:
+    late = "19:late@thread.skype"
+    document = export([{"id": late, "MessageList": [message(n, late) for n in range(500)],  # longer than a read
+                        "displayName": "Late", "threadProperties": {"topic": "After", "members": '["8:live:me"]'}},
+                       {"id": "8:live:anna", "displayName": "Anna", "MessageList": [message(1000)]}])
+    read = list(read_export(write(tmp_path, document)))
+    conversations = [(n, r) for n, r in enumerate(read) if isinstance(r, Conversation)]
+    messages = [(n, r) for n, r in enumerate(read) if isinstance(r, Message)]
+    assert [r.id for _, r in conversations] == [late, late, "8:live:anna"]
+    (first_at, first), (_, again), (anna_at, anna) = conversations
+    assert (first.display_name, first.topic) == (None, None)  # sent when its messages began
+    assert (again.display_name, again.topic, again.members) == ("Late", "After", ["8:live:me"])
+    assert anna.display_name == "Anna" and len(messages) == 501
+    assert all(first_at < n for n, m in messages if m.conversation_id == late)
+    assert all(anna_at < n for n, m in messages if m.conversation_id == "8:live:anna")
+
+
 def test_the_member_of_an_export_tar_is_read_without_extracting(tmp_path: Path) -> None:
     path = write(tmp_path, export([{"id": "8:live:anna", "MessageList": [message(1)]}]))
     archive = tmp_path / "8_live_me_export.tar"

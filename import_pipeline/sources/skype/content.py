@@ -42,11 +42,20 @@ class Content:
     file_size: int | None = None
 
 
-_TOKENS = re.compile(r"<(/?)([A-Za-z_][\w:.-]*)((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>|([^<]+)|<", re.S)
+_TOKENS = re.compile(r"<(/?)([A-Za-z_][\w:.-]*+)((?:[^>\"']++|\"[^\"]*+\"|'[^']*+')*+)>|([^<]+)|<", re.S)
+#: The tokenizer's tags, split out with their names (for markup that is formatting only).
+_PLAIN_SPLIT = re.compile(r"</?([A-Za-z_][\w:.-]*+)(?:[^>\"']++|\"[^\"]*+\"|'[^']*+')*+>", re.S)
+#: Tags the reader does more with than drop them: everything but formatting.
+_TAGS_WITH_MEANING = frozenset({"a", "at", "quote", "part", "partlist", "name", "duration", "uriobject", "br",
+                                "initiator", "target", "value", *_HIDDEN - {"e_m"}, *_ACTIVITY})
 _ATTRIBUTES = re.compile(r"""([\w:.-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>/]+))""")
 
 
-def _attributes(text: str) -> list[tuple[str, str | None]]:
+#: The tags whose attributes the reader uses.
+_READ_ATTRIBUTES = frozenset({"a", "quote", "part", "originalname", "filesize"})
+
+
+def _attributes(text: str) -> list[tuple[str, str]]:
     return [(name.lower(), html.unescape(a if a is not None else b if b is not None else c))
             for name, a, b, c in _ATTRIBUTES.findall(text)] if "=" in text else []
 
@@ -63,8 +72,8 @@ class _Reader:
         self.activity: dict[str, str] | None = None
         self.field: str | None = None
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = {name: value or "" for name, value in attrs}
+    def handle_starttag(self, tag: str, attributes: str) -> None:
+        values = dict(_attributes(attributes)) if tag in _READ_ATTRIBUTES else {}
         if tag in _HIDDEN:
             if tag == "originalname" and values.get("v"):
                 self.content.file_name = values["v"]
@@ -90,8 +99,8 @@ class _Reader:
         elif tag == "br":
             self.out.append("\n")
 
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.handle_starttag(tag, attrs)
+    def handle_startendtag(self, tag: str, attributes: str) -> None:
+        self.handle_starttag(tag, attributes)
         if tag != "e_m":
             self.handle_endtag(tag)
 
@@ -161,9 +170,9 @@ class _Reader:
             elif closing:
                 self.handle_endtag(tag.lower())
             elif attributes.rstrip().endswith("/"):
-                self.handle_startendtag(tag.lower(), _attributes(attributes.rstrip()[:-1]))
+                self.handle_startendtag(tag.lower(), attributes.rstrip()[:-1])
             else:
-                self.handle_starttag(tag.lower(), _attributes(attributes))
+                self.handle_starttag(tag.lower(), attributes)
 
 
 def read_content(content: str | None) -> Content:
@@ -171,12 +180,20 @@ def read_content(content: str | None) -> Content:
     if not content:
         return Content()
     if "<" not in content:
-        plain = html.unescape(content) if "&" in content else content
-        lines = (_SPACES.sub(" ", line).strip() for line in plain.split("\n"))
-        return Content(plain=_BLANK_LINES.sub("\n", "\n".join(lines)).strip())
+        return Content(plain=_tidy(html.unescape(content) if "&" in content else content))
+    pieces = _PLAIN_SPLIT.split(content)  # text, tag name, text, tag name, ..., text
+    if _TAGS_WITH_MEANING.isdisjoint(name.lower() for name in pieces[1::2]):
+        # Only formatting (<b>, <i>, <ss>, <e_m/> ...): the text between the tags is all there is.
+        return Content(plain=_tidy("".join(html.unescape(t) if "&" in t else t for t in pieces[0::2])))
     reader = _Reader()
     reader.feed(content)
-    text = "".join(reader.out)
-    lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))  # entities are decoded by the reader
-    reader.content.plain = _BLANK_LINES.sub("\n", "\n".join(lines)).strip()
+    reader.content.plain = _tidy("".join(reader.out))  # entities are decoded by the reader
     return reader.content
+
+
+def _tidy(text: str) -> str:
+    """Runs of spaces as one space, each line stripped, no blank lines."""
+    if "\n" not in text:
+        return _SPACES.sub(" ", text).strip()
+    lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
+    return _BLANK_LINES.sub("\n", "\n".join(lines)).strip()

@@ -1,21 +1,23 @@
 """Read a Skype export (`messages.json`, or the export `.tar` holding it) one message at a time.
 
 The file is `{"userId", "exportDate", "conversations": [{"id", "displayName", "version",
-"properties", "threadProperties", "MessageList": [...]}]}`. It is read with ijson's
-event parser (its C backend), so memory holds one message, not one conversation, however
-large a chat is; a `.tar` member is read straight out of the archive, never extracted.
+"properties", "threadProperties", "MessageList": [...]}]}`. It is read by ijson's C parser
+and object builder, fed `READ_BYTES` at a time, and each message is taken out of what is
+built as soon as it is complete, so memory holds a few messages, not one conversation,
+however large a chat is; a `.tar` member is read straight out of the archive, never extracted.
 
 Yielded in file order: an `ExportHeader` once the user and date are known, each
-conversation's `Conversation` as soon as its fields before `MessageList` are read (the
-fields after it, if any, are folded into the next one), each `Message`, and a `Reject`
-for a message that cannot be stored (no id, no readable time), with the stream position
-at which it ended (exact to the parser's read-ahead of `READ_BYTES`). A file that is not
-JSON or ends early raises `ExportFormatError` in one line, after what was good.
+conversation's `Conversation` as soon as its fields before `MessageList` are read (again at
+its end when fields follow the list), each `Message`, and a `Reject` for a message that
+cannot be stored (not an object, no id, no readable time), with the stream position at which
+it was read (exact to `READ_BYTES`). A file that is not JSON or ends early raises
+`ExportFormatError` in one line, after what was good.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import tarfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -152,55 +154,43 @@ def read_export(path: Path | str) -> Iterator[ExportHeader | Conversation | Mess
 
 
 def _records(stream: _Counting, source: str, name: str) -> Iterator[ExportHeader | Conversation | Message | Reject]:
-    header: dict[str, Any] = {}
+    # ijson's C object builder builds the whole document, fed READ_BYTES at a time. Python
+    # never sees its events: after each piece it takes the finished messages out of the
+    # conversation being built (every element of its MessageList but the last, which may be
+    # half-built) and the finished conversations out of the list, so memory holds one piece
+    # of messages. The root is the first object the builder makes: `map_type` hands it ours.
+    root: dict[str, Any] = {}
+    built: list[Any] = []
+    builder = ijson.items_coro(_Collect(built), "", use_float=True,
+                               map_type=itertools.chain((root,), iter(dict, None)).__next__)
+    reading: _Reading | None = None
     header_sent = False
-    conversation: dict[str, Any] | None = None
-    conversation_sent = False
-    builder: ijson.ObjectBuilder | None = None
-    building: str | None = None  # the prefix of what the builder is building
     messages = 0
     try:
-        for prefix, event, value in ijson.parse(stream, buf_size=READ_BYTES, use_float=True):
-            if builder is not None:
-                builder.event(event, value)
-                if prefix == building and event in ("end_map", "end_array"):
-                    finished = builder.value
-                    builder, what = None, building
-                    if what == "conversations.item.MessageList.item":
-                        assert conversation is not None
-                        messages += 1
-                        yield _message(finished, conversation.get("id"), source, stream.position)
-                    elif what is not None and conversation is not None:
-                        conversation[what.rsplit(".", 1)[1]] = finished
+        while chunk := stream.read(READ_BYTES):
+            builder.send(chunk)
+            conversations = root.get("conversations")
+            if not isinstance(conversations, list):
                 continue
-            if prefix in ("userId", "exportDate") and event in ("string", "null"):
-                header[prefix] = value
-            elif prefix == "conversations.item" and event == "start_map":
-                if not header_sent:
-                    header_sent = True
-                    yield ExportHeader(header.get("userId"), parse_time(header.get("exportDate")))
-                conversation, conversation_sent = {}, False
-            elif prefix == "conversations.item.MessageList" and event == "start_array":
-                assert conversation is not None
-                conversation_sent = True
-                yield _conversation(conversation)
-            elif prefix == "conversations.item.MessageList.item":
-                if event in ("start_map", "start_array"):
-                    builder, building = ijson.ObjectBuilder(), prefix
-                    builder.event(event, value)
-                else:
-                    yield _message(value, None, source, stream.position)
-            elif prefix == "conversations.item" and event == "end_map":
-                if conversation is not None and not conversation_sent:
-                    yield _conversation(conversation)
-                conversation = None
-            elif conversation is not None and prefix.startswith("conversations.item.") \
-                    and prefix.count(".") == 2 and event != "map_key" and not prefix.endswith(".MessageList"):
-                if event in ("start_map", "start_array"):
-                    builder, building = ijson.ObjectBuilder(), prefix
-                    builder.event(event, value)
-                else:
-                    conversation[prefix.rsplit(".", 1)[1]] = value
+            if not header_sent:
+                header_sent = True
+                yield ExportHeader(_text(root.get("userId")), parse_time(root.get("exportDate")))
+            while conversations:
+                finished = len(conversations) > 1
+                if reading is None or reading.fields is not conversations[0]:
+                    reading = _Reading(conversations[0])
+                for record in reading.take(source, stream.position, finished=finished):
+                    messages += isinstance(record, Message)
+                    yield record
+                if not finished:
+                    break
+                del conversations[0]
+                reading = None
+        builder.close()
+        last = root.get("conversations")
+        for fields in last if isinstance(last, list) else ():
+            reading = reading if reading is not None and reading.fields is fields else _Reading(fields)
+            yield from reading.take(source, stream.position, finished=True)
     except ijson.IncompleteJSONError as exc:
         raise ExportFormatError(f"{name}: the file ends early or is not JSON, at byte {stream.position:,} after "
                                 f"{messages:,} messages: {_first_line(exc)}") from None
@@ -208,6 +198,50 @@ def _records(stream: _Counting, source: str, name: str) -> Iterator[ExportHeader
         raise ExportFormatError(f"{name}: not JSON at byte {stream.position:,}: {_first_line(exc)}") from None
     if not header_sent:
         raise ExportFormatError(f"{name}: no conversations: not a Skype export")
+
+
+class _Collect(list[Any]):
+    """The target of ijson's push interface: what it sends is appended."""
+
+    def send(self, value: Any) -> None:
+        self.append(value)
+
+
+class _Reading:
+    """A conversation (`fields`, as the builder fills it) read so far: its header is sent once
+    its `MessageList` begins (again at its end if fields came after the list), then its
+    messages as they finish."""
+
+    def __init__(self, fields: Any) -> None:
+        self.fields = fields
+        self.sent_keys: int | None = None  # how many fields the sent header had
+
+    def take(self, source: str, position: int, *, finished: bool) -> Iterator[Conversation | Message | Reject]:
+        fields = self.fields
+        if not isinstance(fields, dict):
+            if finished:
+                yield Reject(source=source, reason="a conversation that is not an object", offset=position,
+                             raw=repr(fields)[:1000])
+            return
+        listed = fields.get("MessageList")
+        if self.sent_keys is None and ("MessageList" in fields or finished):
+            self.sent_keys = len(fields)
+            yield _conversation(fields)
+        elif finished and self.sent_keys is not None and len(fields) > self.sent_keys:
+            yield _conversation(fields)  # fields that followed the messages
+        if not isinstance(listed, list):
+            return
+        done = len(listed) if finished else len(listed) - 1
+        if done <= 0:
+            return
+        conversation_id = fields.get("id")
+        for message in listed[:done]:
+            yield _message(message, conversation_id, source, position)
+        del listed[:done]
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _first_line(error: Exception) -> str:
