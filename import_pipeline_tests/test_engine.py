@@ -72,6 +72,31 @@ def test_merge_with_a_hash_goes_in_bounded_batches(conn: psycopg.Connection, doc
     assert conn.execute("SELECT body FROM docs WHERE key = 'k4'").fetchone() == ("changed",)
 
 
+def test_rows_presumed_new_skip_the_probe_and_a_wrong_presumption_changes_nothing(
+        conn: psycopg.Connection, docs: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import import_pipeline.postgres.copy as copy_module
+
+    probed: list[int] = []
+    probe = copy_module.new_and_changed
+    monkeypatch.setattr(copy_module, "new_and_changed", lambda conn, table, columns, rows, key, hash_column: (
+        probed.append(len(rows)), probe(conn, table, columns, rows, key, hash_column))[1])
+    cols = ["key", "body", "hash"]
+    merge_rows(conn, docs, cols, [("old1", "x", "h1"), ("old2", "y", "h2")], ["key"], hash_column="hash")
+    fresh = [(f"new{n}", str(n), f"hn{n}") for n in range(5)]
+    result = merge_rows(conn, docs, cols, [("old1", "x", "h1"), *fresh], ["key"], hash_column="hash",
+                        presumed_new=lambda row: row[0].startswith("new"))
+    assert result == MergeResult(inserted=5, updated=0, unchanged=1) and probed == [1]
+    # Wrong about every row: one is stored unchanged, one changed, one came twice in the stream.
+    wrong = [("old2", "y", "h2"), ("new0", "changed", "hx"), ("brand", "b", "hb")]
+    result = merge_rows(conn, docs, cols, wrong, ["key"], hash_column="hash", presumed_new=lambda row: True)
+    assert result == MergeResult(inserted=1, updated=1, unchanged=1) and probed == [1, 3]
+    assert conn.execute("SELECT count(*), count(DISTINCT key) FROM docs").fetchone() == (8, 8)
+    assert conn.execute("SELECT body FROM docs WHERE key = 'new0'").fetchone() == ("changed",)
+    with pytest.raises(ValueError, match="presumed_new"):
+        merge_rows(conn, docs, cols, wrong, ["key"], hash_column="hash", presumed_new=lambda row: True,
+                   delete_absent=lambda: True)
+
+
 def test_merge_without_hash_compares_every_value_column(conn: psycopg.Connection, docs: str) -> None:
     merge_rows(conn, docs, ["key", "body"], [("a", "1"), ("b", None)], ["key"])
     conn.commit()

@@ -214,6 +214,7 @@ def merge_rows(
     delete_absent: Callable[[], bool] | None = None,
     max_delete_share: float = 1.0,
     prepare: Callable[[Iterable[Sequence[Any]]], Iterable[Sequence[Any]]] | None = None,
+    presumed_new: Callable[[Sequence[Any]], bool] | None = None,
 ) -> MergeResult:
     """Upsert `rows` into `table` on the unique `key`, rewriting only rows that changed.
 
@@ -227,6 +228,11 @@ def merge_rows(
     compared on all its non-key columns. Runs in one transaction (a savepoint inside the
     caller's). A key repeated within a batch (into an empty table: within `rows`) raises
     `DuplicateKeyInBatch` and writes nothing.
+
+    `presumed_new`, with a `hash_column`, names rows the caller believes the table cannot
+    hold yet (say, of a group first seen in this load): a batch's such rows skip the key probe
+    and are COPYed straight in; if one is there after all, that COPY is undone and they are
+    probed like the others. The result is the same either way, only faster when right.
 
     `prepare`, when given, turns the rows that are to be sent (all of them into an empty
     table, else the new and changed ones) into the rows sent; it may drop some. So a stream
@@ -243,6 +249,8 @@ def merge_rows(
         raise ValueError(f"merge key column(s) {', '.join(missing_key)} not among the columns")
     if hash_column is not None and hash_column not in columns:
         raise ValueError(f"hash column {hash_column} is not among the columns")
+    if presumed_new is not None and (hash_column is None or delete_absent is not None):
+        raise ValueError("presumed_new needs a hash_column and no delete_absent (skipped probes gather no keys)")
     if delete_absent is not None and hash_column is None:
         raise ValueError("delete_absent needs a hash_column (the keys are gathered by the hash-first check)")
     inserted = updated = unchanged = deleted = 0
@@ -258,6 +266,14 @@ def merge_rows(
             sent: Iterable[Sequence[Any]] = batch
             if hash_column is not None:
                 assert isinstance(batch, list)
+                if presumed_new is not None:
+                    presumed = [row for row in batch if presumed_new(row)]
+                    if presumed:
+                        try:
+                            inserted += _copy_new(conn, table, columns, presumed, key, types, prepare)
+                            batch = [row for row in batch if not presumed_new(row)]
+                        except DuplicateKeyInBatch:
+                            pass  # one was there (or came twice): probe them all
                 new_rows, changed_rows = new_and_changed(conn, table, columns, batch, key, hash_column)
                 unchanged += len(batch) - len(new_rows) - len(changed_rows)
                 if seen is not None:

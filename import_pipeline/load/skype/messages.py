@@ -93,6 +93,13 @@ def import_messages(connect: Connect, path: Path, *, batch_mb: float = 8.0, poli
 
     with_retries(connect, clear, policy=policy, counter=counter)
 
+    def stored_conversations(conn: psycopg.Connection) -> frozenset[str]:
+        return frozenset(row[0] for row in conn.execute("SELECT id FROM skype.conversations"))
+
+    # A conversation is recorded in the transaction that writes its first messages: messages
+    # of one unknown now cannot be stored yet, so they skip the merge's key probe.
+    stored_before = with_retries(connect, stored_conversations, policy=policy, counter=counter)
+
     def writer(batch: MessageBatch) -> Callable[[psycopg.Connection], tuple[int, int, int, int]]:
         def write(conn: psycopg.Connection) -> tuple[int, int, int, int]:
             # The export's id is only known for sure once a batch commits: a retried batch asks again.
@@ -109,7 +116,8 @@ def import_messages(connect: Connect, path: Path, *, batch_mb: float = 8.0, poli
                     if conversation.thread_properties is not None else None,
                     "participant_count": conversation.member_count})
             rows = [(*row, export_id) for row in batch.rows.values()]
-            merged = merge_rows(conn, MESSAGES, COLUMNS, rows, ["conversation_id", "id"], hash_column="hash")
+            merged = merge_rows(conn, MESSAGES, COLUMNS, rows, ["conversation_id", "id"], hash_column="hash",
+                                presumed_new=lambda row: row[0] not in stored_before)
             write_rejects(conn, batch.rejects, asset=asset, partition_key=partition_key, run_id=run_id)
             return export_id, merged.inserted, merged.updated, merged.unchanged
         return write
