@@ -100,21 +100,44 @@ def command_up(args: argparse.Namespace) -> int:
     url = prepare_environment(project)
     print(f"import database: {redact(url)}")
     print(f"Dagster UI: http://{args.host}:{args.port}  (Ctrl-C stops the UI, the daemon and the embedded server)")
+    print(f"uploads: POST http://{args.uploads_host}:{args.uploads_port}/import")
     command = [sys.executable, "-m", "dagster", "dev", "-h", args.host, "-p", str(args.port),
                "-w", str(project / "workspace.yaml")]
     child = subprocess.Popen(command, cwd=project)
+    uploads = subprocess.Popen([sys.executable, "-m", "import_pipeline.cli", "serve-uploads", "--host",
+                                args.uploads_host, "--port", str(args.uploads_port), "--dagster-url",
+                                f"http://{args.host}:{args.port}"], cwd=project)
 
     def stop(signum: int, frame: object) -> None:
         child.send_signal(signal.SIGINT)  # dagster dev shuts its webserver and daemon down on SIGINT
+        uploads.send_signal(signal.SIGINT)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
         return child.wait()
     finally:
-        if child.poll() is None:
-            child.terminate()
-            child.wait(timeout=30)
+        for process in (child, uploads):
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=30)
+
+
+def command_serve_uploads(args: argparse.Namespace) -> int:
+    import logging
+
+    from import_pipeline.uploads.serve import UploadServerRefused, serve_uploads, upload_settings_from_environment
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    prepare_environment(project_dir())  # the Dagster instance the run status is read from
+    try:
+        settings = upload_settings_from_environment(args.host, token=args.token, webserver_url=args.dagster_url)
+    except (UploadServerRefused, ValueError) as exc:
+        print(f"import-pipeline: {exc}", file=sys.stderr)
+        return 2
+    print(f"uploads: POST http://{args.host}:{args.port}/import  (files land in {settings.folder})")
+    serve_uploads(settings, args.host, args.port)
+    return 0
 
 
 def command_demo(args: argparse.Namespace) -> int:
@@ -212,7 +235,18 @@ def build_parser() -> argparse.ArgumentParser:
     up = commands.add_parser("up", help="start the Dagster UI and daemon (and the embedded server if needed)")
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--port", type=int, default=3000)
+    up.add_argument("--uploads-host", default="127.0.0.1", help="address of the upload endpoint (default: loopback)")
+    up.add_argument("--uploads-port", type=int, default=3100)
     up.set_defaults(run=command_up)
+
+    uploads = commands.add_parser("serve-uploads", help="serve POST /import: files streamed into the datasets "
+                                                         "landing folder")
+    uploads.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    uploads.add_argument("--port", type=int, default=3100)
+    uploads.add_argument("--token", default=None, help="bearer token requests must carry (default: "
+                                                        "$IMPORT_PIPELINE_UPLOAD_TOKEN; needed off loopback)")
+    uploads.add_argument("--dagster-url", default="http://127.0.0.1:3000", help="the Dagster UI, for run links")
+    uploads.set_defaults(run=command_serve_uploads)
 
     demo = commands.add_parser("demo", help="materialize the main job on sample data and print what it wrote")
     demo.set_defaults(run=command_demo)

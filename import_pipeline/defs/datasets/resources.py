@@ -9,7 +9,7 @@ from pydantic import Field
 
 from import_pipeline.defs.landing import landing_folder
 from import_pipeline.landing import LandingPathError, is_landed_file, landed_file, landed_name_problem
-from import_pipeline.load.datasets.request import DEFAULT_MAX_BYTES, ImportRequest
+from import_pipeline.load.datasets.request import DEFAULT_MAX_BYTES, MAX_BYTES_ENV, ImportRequest, configured_max_bytes
 from import_pipeline.sources.datasets.settings import validated_settings
 
 LANDING_ENV = "IMPORT_PIPELINE_DATASETS_DIR"
@@ -25,7 +25,8 @@ class DatasetFiles(dg.ConfigurableResource):
     """
 
     landing_dir: str | None = Field(default=None, description="Folder files are dropped into")
-    max_bytes: int = Field(default=DEFAULT_MAX_BYTES, description="Largest file imported (bytes)")
+    max_bytes: int | None = Field(default=None, description="Largest file imported (bytes); default: "
+                                  f"${MAX_BYTES_ENV}, else {DEFAULT_MAX_BYTES:,}")
 
     def folder(self) -> Path:
         """The landing folder (it may not exist yet)."""
@@ -70,7 +71,7 @@ class DatasetFiles(dg.ConfigurableResource):
             validated_settings(settings)
         except ValueError as exc:
             raise dg.Failure(description=f"{told_by}: {exc}") from None
-        return ImportRequest(path=path, max_bytes=self.max_bytes, **settings)
+        return ImportRequest(path=path, max_bytes=self.max_bytes or configured_max_bytes(), **settings)
 
 
 @dg.definitions

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from import_pipeline.sources.datasets.settings import SETTINGS_KEYS, validated_settings
 
 DEFAULT_MAX_BYTES = 5 * 1024**3
+#: The variable that sets the largest file imported (the landing folder's and the upload endpoint's limit).
+MAX_BYTES_ENV = "IMPORT_PIPELINE_DATASETS_MAX_BYTES"
 
 
 class FileTooLarge(ValueError):
@@ -61,3 +64,14 @@ def check_size(request: ImportRequest) -> int:
             "nothing was imported (raise max_bytes to import it)"
         )
     return size
+
+
+def configured_max_bytes() -> int:
+    """The largest file imported: `IMPORT_PIPELINE_DATASETS_MAX_BYTES` when set (bytes), else
+    `DEFAULT_MAX_BYTES`. ValueError in one line when the variable is not a positive integer."""
+    text = os.environ.get(MAX_BYTES_ENV)
+    if text is None:
+        return DEFAULT_MAX_BYTES
+    if not text.strip().isdigit() or int(text) <= 0:
+        raise ValueError(f"{MAX_BYTES_ENV}={text!r} is not a positive number of bytes")
+    return int(text)

@@ -1,0 +1,1 @@
+"""The datasets upload endpoint: files streamed over HTTP into the datasets landing folder."""
