@@ -8,8 +8,10 @@ built once; each test gets a copy of it, dropped afterwards.
 from __future__ import annotations
 
 import os
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
 
 import psycopg
 import pytest
@@ -19,6 +21,25 @@ from import_pipeline.postgres.connect import start_embedded_server, with_databas
 from import_pipeline.postgres.migrate import apply_migrations
 
 TEST_URL_ENV = "IMPORT_PIPELINE_TEST_DATABASE_URL"
+T = TypeVar("T")
+
+
+def run_at_once(work: Callable[[T], object], items: Iterable[T]) -> list[BaseException]:
+    """Run `work(item)` for every item, each on a thread of its own, all at once; return what they raised."""
+    errors: list[BaseException] = []
+
+    def guarded(item: T) -> None:
+        try:
+            work(item)
+        except BaseException as exc:  # returned to the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(item,)) for item in items]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 import zipfile
 from pathlib import Path
@@ -34,6 +33,7 @@ from import_pipeline.resources import PostgresResource
 from import_pipeline.sources.datasets.csv_file import detect_format, read_csv
 from import_pipeline.sources.datasets.excel_file import UnsupportedFile
 from import_pipeline.sources.datasets.table import canonical_json, row_hash
+from import_pipeline_tests.conftest import run_at_once
 
 
 def imported(conn: psycopg.Connection, dataset: str, ref: str = "main") -> dict[str, list[dict]]:
@@ -280,21 +280,11 @@ def test_concurrent_imports_into_one_dataset_serialize_on_the_ref(database_url: 
         path = tmp_path / f"part{n}.csv"
         path.write_text("n\n" + "".join(f"{n}-{i}\n" for i in range(500)))
         files.append(path)
-    errors = []
-
     def append(path: Path) -> None:
-        try:
-            with psycopg.connect(database_url) as conn:
-                run_import(conn, path, "shared", mode="append")
-        except Exception as exc:  # reported below
-            errors.append(exc)
+        with psycopg.connect(database_url) as conn:
+            run_import(conn, path, "shared", mode="append")
 
-    threads = [threading.Thread(target=append, args=(p,)) for p in files]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    assert run_at_once(append, files) == []
     with psycopg.connect(database_url) as conn:
         chain = conn.execute("SELECT commit_id, parent_commit_id, row_count FROM datasets.commits").fetchall()
         assert sorted(count for _, _, count in chain) == [500, 1000, 1500, 2000]

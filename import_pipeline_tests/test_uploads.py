@@ -30,6 +30,7 @@ from import_pipeline.resources import PostgresResource
 from import_pipeline.uploads.app import UploadSettings, create_app
 from import_pipeline.uploads.receiving import PART_PREFIX, UploadRefused, sanitized_name, sweep_abandoned
 from import_pipeline.uploads.serve import UploadServerRefused, upload_settings_from_environment
+from import_pipeline_tests.conftest import run_at_once
 from import_pipeline_tests.test_datasets import imported
 
 MiB = 1024 * 1024
@@ -245,30 +246,16 @@ def test_concurrent_uploads_into_one_dataset_end_in_a_linear_commit_chain(
                                       data={"dataset": "shared", "mode": "append"})
 
     with serving(settings_for(landing, instance)) as url:
-        threads = [threading.Thread(target=upload, args=(url, name, n)) for n, name in enumerate(names)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        assert run_at_once(lambda item: upload(url, *item), [(name, n) for n, name in enumerate(names)]) == []
     assert {name: a.status_code for name, a in answers.items()} == dict.fromkeys(names, 202)
     folder = DatasetFiles(landing_dir=str(landing))
-    errors: list[BaseException] = []
-
     def run(name: str) -> None:  # as the runs the sensor starts would, each on a connection of its own
-        try:
-            request = folder.request(name)
-            with psycopg.connect(database_url) as conn:
-                staged = stage_file(conn, request)
-                commit_import(conn, request, sha256=staged.sha256)
-        except BaseException as exc:  # reported below
-            errors.append(exc)
+        request = folder.request(name)
+        with psycopg.connect(database_url) as conn:
+            staged = stage_file(conn, request)
+            commit_import(conn, request, sha256=staged.sha256)
 
-    threads = [threading.Thread(target=run, args=(name,)) for name in names]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    assert run_at_once(run, names) == []
     with psycopg.connect(database_url) as conn:
         chain = dict(conn.execute("SELECT commit_id, parent_commit_id FROM datasets.commits").fetchall())
         head = conn.execute("SELECT commit_id FROM datasets.refs WHERE name = 'main'").fetchone()[0]
