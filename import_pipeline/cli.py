@@ -62,9 +62,45 @@ def prepare_environment(project: Path | None) -> str:
     os.environ[DATABASE_URL_ENV] = url
     os.environ[HOME_ENV] = str(home_dir())
     if project is not None:
-        os.environ.setdefault("DAGSTER_HOME", str(project))
+        os.environ.setdefault("DAGSTER_HOME", str(dagster_home(project)))
     migrate_database(url)
     return url
+
+
+def dagster_home(project: Path) -> Path:
+    """`<IMPORT_PIPELINE_HOME>/dagster`, holding the project's `dagster.yaml` (copied again
+    when it changed): Dagster writes its own files (`.nux/`, logs, history) there, not into
+    the checkout."""
+    from import_pipeline.postgres.connect import home_dir
+
+    home = home_dir() / "dagster"
+    home.mkdir(parents=True, exist_ok=True)
+    source = (project / "dagster.yaml").read_bytes()
+    target = home / "dagster.yaml"
+    if not target.exists() or target.read_bytes() != source:
+        target.write_bytes(source)
+    return home
+
+
+def create_landing_folders() -> list[Path]:
+    """Create every family's landing folder (as configured, or the default); return them."""
+    from import_pipeline.defs.datasets.resources import LANDING_ENV as DATASETS
+    from import_pipeline.defs.discogs.resources import LANDING_ENV as DISCOGS
+    from import_pipeline.defs.gamedata.resources import LANDING_ENV as GAMEDATA
+    from import_pipeline.defs.landing import landing_folder
+    from import_pipeline.defs.skype.resources import LANDING_ENV as SKYPE
+
+    folders = [landing_folder(None, env, family) for family, env in
+               (("gamedata", GAMEDATA), ("datasets", DATASETS), ("discogs", DISCOGS), ("skype", SKYPE))]
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+    return folders
+
+
+def _default_interrupts() -> None:
+    """In a child about to start: SIGINT back to its default, whatever this process inherited
+    (a shell's `&` or `nohup` starts it ignored, and the child could not be stopped by it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def dagster_storage_url(url: str) -> str:
@@ -99,14 +135,18 @@ def command_up(args: argparse.Namespace) -> int:
         raise DatabaseUnavailable("run `import-pipeline up` from the project folder (where dagster.yaml is)")
     url = prepare_environment(project)
     print(f"import database: {redact(url)}")
+    print(f"Dagster home: {os.environ['DAGSTER_HOME']}")
+    for folder in create_landing_folders():
+        print(f"landing folder: {folder}")
     print(f"Dagster UI: http://{args.host}:{args.port}  (Ctrl-C stops the UI, the daemon and the embedded server)")
     print(f"uploads: POST http://{args.uploads_host}:{args.uploads_port}/import")
-    command = [sys.executable, "-m", "dagster", "dev", "-h", args.host, "-p", str(args.port),
-               "-w", str(project / "workspace.yaml")]
-    child = subprocess.Popen(command, cwd=project)
+    dg_script = Path(sys.executable).with_name("dg")
+    command = [str(dg_script), "dev", "--use-active-venv", "--host", args.host, "--port", str(args.port),
+               "--log-level", "info", "--workspace", str(project / "workspace.yaml")]
+    child = subprocess.Popen(command, cwd=project, preexec_fn=_default_interrupts)
     uploads = subprocess.Popen([sys.executable, "-m", "import_pipeline.cli", "serve-uploads", "--host",
                                 args.uploads_host, "--port", str(args.uploads_port), "--dagster-url",
-                                f"http://{args.host}:{args.port}"], cwd=project)
+                                f"http://{args.host}:{args.port}"], cwd=project, preexec_fn=_default_interrupts)
 
     def stop(signum: int, frame: object) -> None:
         child.send_signal(signal.SIGINT)  # dagster dev shuts its webserver and daemon down on SIGINT
