@@ -15,6 +15,8 @@ import psycopg
 import pytest
 
 from import_pipeline.defs.skype.assets import conversations, messages
+from import_pipeline.defs.skype.assets import import_job as skype_import_job
+from import_pipeline.defs.skype.checks import conversations_account_for_every_message, messages_rejects_under_ratio
 from import_pipeline.defs.skype.partitions import SKYPE_EXPORTS
 from import_pipeline.defs.skype.resources import SkypeFiles
 from import_pipeline.defs.skype.sensors import skype_landing_sensor
@@ -255,3 +257,34 @@ def test_a_killed_import_resumes_without_rewriting_its_committed_batches(
     after = message_versions(conn)
     assert set(after) == set(expected)
     assert all(after[k] == v for k, v in before.items())  # the committed batches were not written again
+
+
+def test_too_many_rejects_fail_the_blocking_check_and_stop_the_conversations(
+        database_url: str, conn: psycopg.Connection, tmp_path: Path, exports: dict[str, Path]) -> None:
+    document = json.loads(exports["older"].read_text(encoding="utf-8"))
+    chat = document["conversations"][0]["MessageList"]
+    for message in chat[: len(chat) // 10]:  # a damaged export: a tenth of its first chat unreadable
+        message["originalarrivaltime"] = "garbled"
+    (tmp_path / "damaged.json").write_text(json.dumps(document), encoding="utf-8")
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(SKYPE_EXPORTS, ["damaged.json"])
+    postgres = PostgresResource(url=database_url, apply_migrations=False)
+    job = dg.Definitions(assets=[messages, conversations], asset_checks=[messages_rejects_under_ratio,
+                                                                         conversations_account_for_every_message],
+                         jobs=[skype_import_job], resources={
+        "postgres": postgres, "skype_files": SkypeFiles(landing_dir=str(tmp_path))}).resolve_job_def("skype_import_job")
+
+    def run(share: float | None) -> dict[str, dg.AssetCheckEvaluation]:
+        config = {"ops": {"skype__messages_rejects_under_ratio": {"config": {"max_reject_share": share}}}} \
+            if share is not None else None
+        result = job.execute_in_process(partition_key="damaged.json", instance=instance, raise_on_error=False,
+                                        run_config=config)
+        return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+    strict = run(None)
+    verdict = strict["rejects_under_ratio"]
+    assert not verdict.passed and verdict.metadata["rejects"].value == len(chat) // 10
+    assert "conversations_account_for_every_message" not in strict  # blocked: conversations were not derived
+    assert conn.execute("SELECT count(*) FROM skype.messages").fetchone()[0] > 0  # the good messages are in
+    lenient = run(0.2)
+    assert lenient["rejects_under_ratio"].passed and lenient["conversations_account_for_every_message"].passed

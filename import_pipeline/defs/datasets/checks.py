@@ -2,9 +2,14 @@
 
 import dagster as dg
 
-from import_pipeline.defs.datasets.assets import commits
+from import_pipeline.defs.datasets.assets import commits, staged_rows
+from import_pipeline.defs.datasets.partitions import dataset_files
+from import_pipeline.defs.rejects import rejects_check
 from import_pipeline.load.datasets.maintenance import unresolved_commit_rows
 from import_pipeline.resources import PostgresResource
+
+staged_rows_rejects_under_ratio = rejects_check(staged_rows.key, dataset_files, records=("rows",),
+                                                rejects="rows_rejected")
 
 
 @dg.asset_check(asset=commits, description="Every row of every commit resolves to a stored row content")

@@ -3,9 +3,14 @@
 import dagster as dg
 
 from import_pipeline.defs.gamedata.assets import key
+from import_pipeline.defs.gamedata.partitions import dump_kinds
+from import_pipeline.defs.rejects import rejects_check
 from import_pipeline.load.gamedata.checks import orphan_counts
 from import_pipeline.postgres.constraints import suspended_objects
 from import_pipeline.resources import PostgresResource
+
+items_rejects_under_ratio = rejects_check(key("items"), dump_kinds, records=("items_new", "items_changed",
+                                                                         "items_unchanged"), rejects="rows_rejected")
 
 
 @dg.asset_check(asset=key("items"), description="No owned row without its item, no unused stat value or criterion")
