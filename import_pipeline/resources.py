@@ -46,6 +46,15 @@ class PostgresResource(dg.ConfigurableResource):
         with self._pool.connection() as conn:
             yield conn
 
+    @contextmanager
+    def autocommit_connection(self) -> Iterator[psycopg.Connection]:
+        """A connection of its own (not from the pool), in autocommit mode: for statements that
+        cannot run in a transaction (`REINDEX ... CONCURRENTLY`) or change session settings."""
+        if self._pool is None:
+            self._pool = self._open_pool()  # checks the server and applies migrations once
+        with psycopg.connect(self.url or resolve_database_url(), autocommit=True) as conn:
+            yield conn
+
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._pool is not None:
             self._pool.close()
