@@ -40,13 +40,14 @@ class RejectsCheckConfig(dg.Config):
 
 
 def rejects_check(asset_key: dg.AssetKey, partitions_def: dg.PartitionsDefinition, *, records: tuple[str, ...],
-                  rejects: str) -> dg.AssetChecksDefinition:
-    """A blocking check of one partition of `asset_key`: its latest materialization's `rejects`
-    are at most `max_reject_share` (run config; default 1%) of the records it stored (the sum
-    of the metadata named by `records`) plus the rejects. A truncated or damaged file imports
-    its good records, and this check fails loudly, stopping what is derived from it."""
+                  rejects: str, blocking: bool) -> dg.AssetChecksDefinition:
+    """A check of one partition of `asset_key`: its latest materialization's `rejects` are at
+    most `max_reject_share` (run config; default 1%) of the records it stored (the sum of the
+    metadata named by `records`) plus the rejects. A truncated or damaged file imports its good
+    records, and this check fails loudly; `blocking` when what is derived from the asset must
+    then wait (a summary), not when stopping it would leave the family half-written."""
 
-    @dg.asset_check(asset=asset_key, name="rejects_under_ratio", blocking=True, partitions_def=partitions_def,
+    @dg.asset_check(asset=asset_key, name="rejects_under_ratio", blocking=blocking, partitions_def=partitions_def,
                     description=f"Rejected records are at most max_reject_share (default "
                                 f"{DEFAULT_MAX_REJECT_SHARE:.0%}) of what the partition's file held")
     def check(context: dg.AssetCheckExecutionContext, config: RejectsCheckConfig) -> dg.AssetCheckResult:

@@ -9,7 +9,7 @@ from import_pipeline.load.datasets.maintenance import unresolved_commit_rows
 from import_pipeline.resources import PostgresResource
 
 staged_rows_rejects_under_ratio = rejects_check(staged_rows.key, dataset_files, records=("rows",),
-                                                rejects="rows_rejected")
+                                                rejects="rows_rejected", blocking=False)
 
 
 @dg.asset_check(asset=commits, description="Every row of every commit resolves to a stored row content")

@@ -10,7 +10,8 @@ from import_pipeline.postgres.constraints import suspended_objects
 from import_pipeline.resources import PostgresResource
 
 items_rejects_under_ratio = rejects_check(key("items"), dump_kinds, records=("items_new", "items_changed",
-                                                                         "items_unchanged"), rejects="rows_rejected")
+                                                                         "items_unchanged"), rejects="rows_rejected",
+                                          blocking=False)
 
 
 @dg.asset_check(asset=key("items"), description="No owned row without its item, no unused stat value or criterion")

@@ -7,7 +7,8 @@ from import_pipeline.defs.skype.assets import key
 from import_pipeline.defs.skype.partitions import skype_exports
 from import_pipeline.resources import PostgresResource
 
-messages_rejects_under_ratio = rejects_check(key("messages"), skype_exports, records=("messages",), rejects="rejects")
+messages_rejects_under_ratio = rejects_check(key("messages"), skype_exports, records=("messages",), rejects="rejects",
+                                            blocking=True)
 
 
 @dg.asset_check(asset=key("conversations"), description="Every stored message belongs to a recorded conversation, "
