@@ -29,9 +29,10 @@ import pandas as pd
 from import_pipeline.postgres.copy import append_rows, merge_rows, replace_rows
 from import_pipeline.postgres.indexes import suspended_indexes
 from import_pipeline.postgres.rejects import clear_rejects, write_rejects
-from import_pipeline.postgres.tables import TableRef, read_rows, table_columns, table_exists, table_is_empty
+from import_pipeline.postgres.tables import TableRef, read_rows, table_exists, table_is_empty
 from import_pipeline.records import RowStream
 from import_pipeline.resources import PostgresResource
+from import_pipeline.table_metadata import table_metadata
 
 WRITE_MODES = ("replace", "append", "merge")
 DEFAULT_PARTITION_COLUMN = "partition_key"
@@ -131,13 +132,11 @@ class PostgresBulkIOManager(dg.ConfigurableIOManager):
             clear_rejects(conn, asset, partition_key)
             rejected = write_rejects(conn, stream.rejects, asset=asset, partition_key=partition_key,
                                      run_id=context.run_id)
-            schema = dg.TableSchema(columns=[dg.TableColumn(name, type_) for name, type_ in table_columns(conn, table)])
+            catalog = table_metadata(conn, table, partition=partition if mode != "merge" else None)
         seconds = time.perf_counter() - started
         context.add_output_metadata(
             {
-                "dagster/table_name": table,
-                "dagster/row_count": written,
-                "dagster/column_schema": schema,
+                **catalog,
                 "write_mode": mode,
                 "rows_written": {table: written},
                 "rows_rejected": rejected,

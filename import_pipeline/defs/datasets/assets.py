@@ -14,6 +14,7 @@ from import_pipeline.postgres.constraints import restore_abandoned
 from import_pipeline.records import Progress
 from import_pipeline.resources import PostgresResource
 from import_pipeline.sources.datasets.excel_file import UnsupportedFile
+from import_pipeline.table_metadata import table_metadata
 
 GROUP = "datasets"
 FAMILY_TAG = {"import_pipeline/family": "datasets"}
@@ -40,6 +41,7 @@ def staged_rows(
         with postgres.connection() as conn:
             result = stage_file(conn, request, run_id=context.run.run_id, partition_key=context.partition_key,
                                 progress=report, second_connection=postgres.connection)
+            catalog = table_metadata(conn, "datasets.rows")
     except (FileTooLarge, UnsupportedFile, UnknownBaseRef) as exc:
         raise dg.Failure(description=str(exc)) from None
     warn_rejects(context.log, request.path.name, result.rejects, result.first_rejects)
@@ -48,6 +50,7 @@ def staged_rows(
     rebuild = {} if result.index_rebuild_seconds is None else {
         "index_rebuild_seconds": round(result.index_rebuild_seconds, 3)}
     return dg.MaterializeResult(metadata={
+        **catalog,
         **rebuild,
         "dataset": request.dataset,
         "rows": result.rows,
@@ -79,15 +82,17 @@ def commits(
     try:
         with postgres.connection() as conn:
             result = commit_import(conn, request)
+            catalog = table_metadata(conn, "datasets.commit_rows")
     except (NothingStaged, EmptyImport, UnknownBaseRef) as exc:
         raise dg.Failure(description=str(exc)) from None
     return dg.MaterializeResult(metadata={
+        **catalog,
         "dataset": request.dataset,
         "ref": request.ref,
         "mode": request.mode,
         "commit_id": result.commit_id,
         "parent_commit_id": result.parent_commit_id or "",
-        "dagster/row_count": result.row_count,
+        "rows_in_commit": result.row_count,
         "rows_rejected": result.reject_count,
         "new_commit": result.created,
         "seconds": round(result.seconds, 3),
@@ -108,13 +113,13 @@ def dataset_search(context: dg.AssetExecutionContext, postgres: PostgresResource
     killed bulk import (of any family) left suspended, and refreshes planner statistics."""
     with postgres.connection() as conn:
         restored = restore_abandoned(conn)
-        datasets = refresh_search(conn)
+        refresh_search(conn)
         analyze(conn)
+        catalog = table_metadata(conn, "datasets.dataset_search")
     if restored.indexes or restored.foreign_keys:
         context.log.warning(restored.describe())
     return dg.MaterializeResult(metadata={
-        "dagster/table_name": "datasets.dataset_search",
-        "dagster/row_count": datasets,
+        **catalog,
         "restored_after_dead_import": len(restored.indexes) + len(restored.foreign_keys),
     })
 

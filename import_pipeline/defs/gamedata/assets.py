@@ -15,6 +15,7 @@ from import_pipeline.records import Progress
 from import_pipeline.resources import PostgresResource
 from import_pipeline.sources.gamedata.dump import DumpFormatError
 from import_pipeline.sources.gamedata.perks import PerksFormatError
+from import_pipeline.table_metadata import table_metadata
 
 GROUP = "gamedata"
 FAMILY_TAG = {"import_pipeline/family": "gamedata"}
@@ -86,8 +87,11 @@ def gamedata_dump(context: dg.AssetExecutionContext, config: DumpImportConfig, p
         context.log.warning(result.restored.describe())
     context.log.info(_summary(result))
     warn_rejects(context.log, result.kind, result.rejects)
+    with postgres.connection() as conn:
+        catalogs = {phase: table_metadata(conn, f"gamedata.{tables[0]}") for phase, (tables, _) in PHASES.items()}
     for phase, (tables, _) in PHASES.items():
-        yield dg.MaterializeResult(asset_key=key(phase), metadata=_phase_metadata(result, phase, tables))
+        yield dg.MaterializeResult(asset_key=key(phase),
+                                   metadata={**_phase_metadata(result, phase, tables), **catalogs[phase]})
 
 
 def _summary(result: DumpImport) -> str:
@@ -142,12 +146,12 @@ def perks(
     try:
         with postgres.connection() as conn:
             result = import_perks(conn, path, run_id=context.run.run_id)
+            catalog = table_metadata(conn, "gamedata.perks")
     except PerksFormatError as exc:
         raise dg.Failure(description=str(exc)) from None
     warn_rejects(context.log, path.name, result.rejects)
     return dg.MaterializeResult(metadata={
-        "dagster/row_count": result.perks,
-        "dagster/table_name": "gamedata.perks",
+        **catalog,
         "rows_rejected": len(result.rejects),
         "source": str(path),
     })
@@ -167,10 +171,11 @@ def symbiants(
     path = gamedata_files.path(SYMBIANTS_FILE)
     with postgres.connection() as conn:
         result = import_symbiants(conn, path, run_id=context.run.run_id)
+        catalog = table_metadata(conn, "gamedata.item_sources")
     warn_rejects(context.log, path.name, result.rejects)
     return dg.MaterializeResult(metadata={
-        "dagster/row_count": result.item_sources,
-        "dagster/table_name": "gamedata.item_sources",
+        **catalog,
+        "item_sources_written": result.item_sources,
         "mobs": result.mobs,
         "duplicates": result.duplicates,
         "rows_rejected": len(result.rejects),

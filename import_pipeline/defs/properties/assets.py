@@ -23,6 +23,7 @@ from import_pipeline.postgres.guards import MAX_DELETE_SHARE, DeletionRefused
 from import_pipeline.records import RowStream
 from import_pipeline.resources import PostgresResource
 from import_pipeline.sources.properties.documents import SUMMARY_COLUMNS
+from import_pipeline.table_metadata import table_metadata
 
 GROUP = "properties"
 FAMILY_TAG = {"import_pipeline/family": "properties"}
@@ -96,11 +97,12 @@ def _run(context: dg.AssetExecutionContext, phase: Phase, asset: str, config: Cr
     return result
 
 
-def _metadata(result: PhaseResult, table: str) -> dict[str, Any]:
+def _metadata(result: PhaseResult, table: str, postgres: PostgresResource, municipality: str) -> dict[str, Any]:
     written = result.written
+    with postgres.connection() as conn:
+        catalog = table_metadata(conn, table, partition={"municipality": municipality})
     return {
-        "dagster/table_name": table,
-        "dagster/row_count": written.new + written.changed,
+        **catalog,
         "to_fetch": result.to_fetch,
         "fetched": result.fetched,
         "failed": result.failed,
@@ -138,7 +140,8 @@ def details(context: dg.AssetExecutionContext, config: CrawlConfig, property_api
     if removed:
         context.log.info(f"{context.partition_key}: {removed:,} properties the search no longer lists were deleted")
     result = _run(context, DetailsPhase(context.partition_key), "properties/details", config, property_api, postgres)
-    return dg.MaterializeResult(metadata={**_metadata(result, "properties.properties"), "removed": removed})
+    return dg.MaterializeResult(metadata={
+        **_metadata(result, "properties.properties", postgres, context.partition_key), "removed": removed})
 
 
 @dg.asset(
@@ -155,7 +158,7 @@ def cases(context: dg.AssetExecutionContext, config: CrawlConfig, property_api: 
     """properties.cases and price_changes: the case of each villa on the market whose summary is
     new or changed, merged on case id + hash; a new price adds a price change."""
     result = _run(context, CasesPhase(context.partition_key), "properties/cases", config, property_api, postgres)
-    return dg.MaterializeResult(metadata=_metadata(result, "properties.cases"))
+    return dg.MaterializeResult(metadata=_metadata(result, "properties.cases", postgres, context.partition_key))
 
 
 crawl_job = dg.define_asset_job(

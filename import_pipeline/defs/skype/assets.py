@@ -12,6 +12,7 @@ from import_pipeline.postgres.retry import RetryPolicy
 from import_pipeline.records import Progress
 from import_pipeline.resources import PostgresResource
 from import_pipeline.sources.skype.export import ExportFormatError
+from import_pipeline.table_metadata import table_metadata
 
 GROUP = "skype"
 FAMILY_TAG = {"import_pipeline/family": "skype"}
@@ -55,10 +56,10 @@ def messages(context: dg.AssetExecutionContext, config: MessagesConfig, skype_fi
     with postgres.connection() as conn:
         if set_search_language(conn, config.search_language):
             context.log.info(f"message index rebuilt for the {config.search_language!r} text search configuration")
+        catalog = table_metadata(conn, "skype.messages")
     warn_rejects(context.log, path.name, result.rejects, result.first_rejects)
     return dg.MaterializeResult(metadata={
-        "dagster/row_count": result.inserted + result.updated,
-        "dagster/table_name": "skype.messages",
+        **catalog,
         "conversations": result.conversations,
         "messages": result.messages,
         "inserted": result.inserted,
@@ -90,13 +91,12 @@ def conversations(postgres: PostgresResource):
     """Recount conversations and refresh participants, set-based, from what the passes wrote."""
     with postgres.connection() as conn:
         changed, participants = refresh_conversations(conn)
-        row = conn.execute("SELECT (SELECT count(*) FROM skype.conversations), "
-                           "(SELECT count(*) FROM skype.participants)").fetchone()
-    conversation_count, participant_count = row if row else (0, 0)
+        conversation_table = table_metadata(conn, "skype.conversations")
+        participant_table = table_metadata(conn, "skype.participants")
     yield dg.MaterializeResult(asset_key=key("conversations"), metadata={
-        "rows_changed": changed, "conversations": conversation_count, "dagster/row_count": conversation_count})
+        **conversation_table, "rows_changed": changed, "conversations": conversation_table["dagster/row_count"]})
     yield dg.MaterializeResult(asset_key=key("participants"), metadata={
-        "rows_changed": participants, "participants": participant_count, "dagster/row_count": participant_count})
+        **participant_table, "rows_changed": participants, "participants": participant_table["dagster/row_count"]})
 
 
 import_job = dg.define_asset_job("skype_import_job", selection=dg.AssetSelection.groups(GROUP), tags=FAMILY_TAG,
