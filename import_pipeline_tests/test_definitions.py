@@ -64,3 +64,19 @@ def test_the_search_view_is_one_asset_after_the_commits_of_every_file() -> None:
 
 def test_importing_definitions_touches_no_database() -> None:
     assert defs().resources["postgres"]._pool is None
+
+
+def test_the_ui_reads_as_the_import_phases_of_each_family() -> None:
+    graph = defs().resolve_asset_graph()
+    unexplained = []
+    for asset_key in graph.get_all_asset_keys():
+        node = graph.get(asset_key)
+        kinds = set(node.kinds)
+        if not (node.description and node.owners and node.group_name and "postgres" in kinds and len(kinds) >= 2):
+            unexplained.append((asset_key.to_user_string(), node.description is not None, node.owners, kinds))
+    assert unexplained == []
+    jobs = [job for job in defs().resolve_all_job_defs() if not job.name.startswith("__")]
+    assert [job.name for job in jobs if not job.description] == []
+    checks = {key.name for key in graph.asset_check_keys}
+    assert {"rejects_under_ratio", "conversations_account_for_every_message", "no_orphan_rows"} <= checks
+    assert defs().resolve_job_def("maintenance_job") and defs().resolve_schedule_def("maintenance_nightly_schedule")

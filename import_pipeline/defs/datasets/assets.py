@@ -4,6 +4,7 @@ import dagster as dg
 
 from import_pipeline.defs.datasets.partitions import dataset_files
 from import_pipeline.defs.datasets.resources import DatasetFiles
+from import_pipeline.defs.ownership import OWNERS
 from import_pipeline.defs.rejects import warn_rejects
 from import_pipeline.load.datasets.commit import EmptyImport, NothingStaged, commit_import
 from import_pipeline.load.datasets.maintenance import analyze, refresh_search
@@ -24,7 +25,7 @@ FAMILY_TAG = {"import_pipeline/family": "datasets"}
     key=["datasets", "staged_rows"],
     partitions_def=dataset_files,
     group_name=GROUP,
-    kinds={"postgres"},
+    kinds={"postgres", "csv"}, owners=OWNERS,
     op_tags=FAMILY_TAG,
 )
 def staged_rows(
@@ -71,7 +72,7 @@ def staged_rows(
     deps=[staged_rows],
     partitions_def=dataset_files,
     group_name=GROUP,
-    kinds={"postgres"},
+    kinds={"postgres", "csv"}, owners=OWNERS,
     op_tags=FAMILY_TAG,
 )
 def commits(
@@ -103,7 +104,7 @@ def commits(
     key=["datasets", "dataset_search"],
     deps=[commits],
     group_name=GROUP,
-    kinds={"postgres"},
+    kinds={"postgres", "csv"}, owners=OWNERS,
     op_tags=FAMILY_TAG,
     automation_condition=dg.AutomationCondition.eager(),
 )
@@ -128,6 +129,7 @@ import_job = dg.define_asset_job(
     "datasets_import_job",
     selection=dg.AssetSelection.assets(staged_rows, commits),
     tags=FAMILY_TAG,
+    description="One landed file (its partition): rows staged and hashed, then committed to its dataset's ref",
 )
 search_job = dg.define_asset_job(
     "datasets_search_job",

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from import_pipeline.defs.discogs.partitions import dump_dates
 from import_pipeline.defs.discogs.resources import DiscogsFiles
+from import_pipeline.defs.ownership import OWNERS
 from import_pipeline.defs.rejects import warn_rejects
 from import_pipeline.load.discogs.documents import DUMP_TYPES, document_stream
 from import_pipeline.load.discogs.graph import derive_graph
@@ -44,7 +45,7 @@ def documents_asset(dump_type: str) -> dg.AssetsDefinition:
         key=key(dump_type),
         partitions_def=dump_dates,
         group_name=GROUP,
-        kinds={"postgres"},
+        kinds={"postgres", "xml"}, owners=OWNERS,
         op_tags=FAMILY_TAG,
         metadata={"write_mode": "merge", "merge_key": ["data_id"], "hash_column": "raw_hash",
                   "table": f"discogs.{dump_type}", "suspend_indexes_when_empty": True},
@@ -98,7 +99,7 @@ def graph_asset(dump_type: str) -> dg.AssetsDefinition:
         deps=[key(dump_type)],
         partitions_def=dump_dates,
         group_name=GROUP,
-        kinds={"postgres"},
+        kinds={"postgres", "xml"}, owners=OWNERS,
         op_tags=FAMILY_TAG,
         description=f"The relation tables derived from discogs.{dump_type}, for the documents written since the "
                     "last derivation",

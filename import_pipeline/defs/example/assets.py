@@ -8,6 +8,7 @@ import dagster as dg
 import pandas as pd
 
 from import_pipeline.defs.example.partitions import regions
+from import_pipeline.defs.ownership import OWNERS
 from import_pipeline.postgres.tables import TableRef, iter_rows
 from import_pipeline.records import RowStream
 from import_pipeline.resources import PostgresResource
@@ -27,6 +28,8 @@ START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 @dg.asset(
     key_prefix="example",
     group_name="example",
+    kinds={"postgres", "pandas"},
+    owners=OWNERS,
     metadata={"write_mode": "merge", "merge_key": ["station_id"]},
 )
 def stations() -> pd.DataFrame:
@@ -39,6 +42,8 @@ def stations() -> pd.DataFrame:
 @dg.asset(
     key_prefix="example",
     group_name="example",
+    kinds={"postgres", "python"},
+    owners=OWNERS,
     partitions_def=regions,
     metadata={"write_mode": "replace", "partition_column": "region"},
 )
@@ -60,7 +65,7 @@ def readings(context: dg.AssetExecutionContext, stations: pd.DataFrame) -> RowSt
     )
 
 
-@dg.asset(key_prefix="example", group_name="example")
+@dg.asset(key_prefix="example", group_name="example", kinds={"postgres", "pandas"}, owners=OWNERS)
 def station_summary(postgres: PostgresResource, readings: TableRef) -> pd.DataFrame:
     """Per-station count, mean, min and max, read lazily from all readings partitions."""
     stats: dict[str, list[float]] = defaultdict(list)

@@ -5,6 +5,7 @@ from pydantic import Field
 
 from import_pipeline.defs.gamedata.partitions import dump_kinds
 from import_pipeline.defs.gamedata.resources import DUMP_FILES, PERKS_FILE, SYMBIANTS_FILE, GamedataFiles
+from import_pipeline.defs.ownership import OWNERS
 from import_pipeline.defs.rejects import warn_rejects
 from import_pipeline.load.gamedata.dump import DumpImport, import_dump
 from import_pipeline.load.gamedata.perks import import_perks
@@ -57,7 +58,7 @@ class DumpImportConfig(dg.Config):
             deps=[key(dep) for dep in deps],
             partitions_def=dump_kinds,
             group_name=GROUP,
-            kinds={"postgres"},
+            kinds={"postgres", "json"}, owners=OWNERS,
             description=f"gamedata.{', gamedata.'.join(tables)}, from the items.json or nanos.json dump",
         )
         for phase, (tables, deps) in PHASES.items()
@@ -135,7 +136,7 @@ def _phase_metadata(result: DumpImport, phase: str, tables: tuple[str, ...]) -> 
     key=key("perks"),
     deps=[key("items")],
     group_name=GROUP,
-    kinds={"postgres"},
+    kinds={"postgres", "json"}, owners=OWNERS,
     op_tags=FAMILY_TAG,
 )
 def perks(
@@ -161,7 +162,7 @@ def perks(
     key=key("symbiants"),
     deps=[key("items")],
     group_name=GROUP,
-    kinds={"postgres"},
+    kinds={"postgres", "json"}, owners=OWNERS,
     op_tags=FAMILY_TAG,
 )
 def symbiants(
@@ -187,9 +188,11 @@ dump_job = dg.define_asset_job(
     "gamedata_dump_job",
     selection=dg.AssetSelection.assets(*[key(phase) for phase in PHASES]),
     tags=FAMILY_TAG,
+    description="One dump (partition items or nanos) in one pass: every phase's tables in one transaction",
 )
 extras_job = dg.define_asset_job(
     "gamedata_extras_job",
     selection=dg.AssetSelection.assets(key("perks"), key("symbiants")),
     tags=FAMILY_TAG,
+    description="perks.json and symbiants.csv, linked to the imported items",
 )

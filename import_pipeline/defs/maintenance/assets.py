@@ -5,6 +5,7 @@ import datetime as dt
 import dagster as dg
 from pydantic import Field
 
+from import_pipeline.defs.ownership import OWNERS
 from import_pipeline.postgres.upkeep import run_upkeep
 from import_pipeline.resources import PostgresResource
 
@@ -24,7 +25,7 @@ class UpkeepConfig(dg.Config):
 @dg.asset(
     key=["maintenance", "database_upkeep"],
     group_name=GROUP,
-    kinds={"postgres"},
+    kinds={"postgres", "sql"}, owners=OWNERS,
     op_tags={"import_pipeline/family": "maintenance"},
     description="ANALYZE of tables changed since the last run, REFRESH of every materialized view (CONCURRENTLY "
                 "where it can), REINDEX CONCURRENTLY of bloated B-trees (sizes before and after), and a sweep of "

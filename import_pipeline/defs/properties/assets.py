@@ -11,6 +11,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from import_pipeline.defs.ownership import OWNERS
 from import_pipeline.defs.properties.partitions import municipalities
 from import_pipeline.defs.properties.resources import PropertyApi
 from import_pipeline.defs.rejects import warn_rejects
@@ -49,7 +50,7 @@ class CrawlConfig(dg.Config):
     key=key("search_results"),
     partitions_def=municipalities,
     group_name=GROUP,
-    kinds={"postgres"},
+    kinds={"postgres", "api"}, owners=OWNERS,
     op_tags=FAMILY_TAG,
     pool=POOL,
     metadata={"write_mode": "replace", "partition_column": "municipality", "table": "properties.search_results"},
@@ -123,7 +124,7 @@ def _metadata(result: PhaseResult, table: str, postgres: PostgresResource, munic
     deps=[key("search_results")],
     partitions_def=municipalities,
     group_name=GROUP,
-    kinds={"postgres"},
+    kinds={"postgres", "api"}, owners=OWNERS,
     op_tags=FAMILY_TAG,
     pool=POOL,
 )
@@ -149,7 +150,7 @@ def details(context: dg.AssetExecutionContext, config: CrawlConfig, property_api
     deps=[key("details")],
     partitions_def=municipalities,
     group_name=GROUP,
-    kinds={"postgres"},
+    kinds={"postgres", "api"}, owners=OWNERS,
     op_tags=FAMILY_TAG,
     pool=POOL,
 )

@@ -3,6 +3,7 @@
 import dagster as dg
 from pydantic import Field
 
+from import_pipeline.defs.ownership import OWNERS
 from import_pipeline.defs.rejects import warn_rejects
 from import_pipeline.defs.skype.partitions import skype_exports
 from import_pipeline.defs.skype.resources import SkypeFiles
@@ -35,7 +36,7 @@ class MessagesConfig(dg.Config):
     key=key("messages"),
     partitions_def=skype_exports,
     group_name=GROUP,
-    kinds={"postgres"},
+    kinds={"postgres", "json"}, owners=OWNERS,
     op_tags=FAMILY_TAG,
     description="skype.messages from one export (messages.json or the export .tar), merged on (conversation, id): "
                 "the same export again changes nothing, a newer one adds new messages and rewrites edited ones",
@@ -78,9 +79,11 @@ def messages(context: dg.AssetExecutionContext, config: MessagesConfig, skype_fi
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(key("conversations"), deps=[key("messages")], partitions_def=skype_exports, group_name=GROUP,
-                     kinds={"postgres"}, description="skype.conversations: message counts, first and last times"),
+                     kinds={"postgres", "json"}, owners=OWNERS,
+                     description="skype.conversations: message counts, first and last times"),
         dg.AssetSpec(key("participants"), deps=[key("messages")], partitions_def=skype_exports, group_name=GROUP,
-                     kinds={"postgres"}, description="skype.participants: writers and listed members, with counts"),
+                     kinds={"postgres", "json"}, owners=OWNERS,
+                     description="skype.participants: writers and listed members, with counts"),
     ],
     partitions_def=skype_exports,
     can_subset=False,
