@@ -30,7 +30,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from import_pipeline.landing import landed_name_problem
-from import_pipeline.uploads.fields import settings_keys, upload_settings
+from import_pipeline.sources.datasets.settings import SETTINGS_KEYS
+from import_pipeline.uploads.fields import upload_settings
 from import_pipeline.uploads.multipart import MAX_FIELD_BYTES, MultipartForm, multipart_boundary
 from import_pipeline.uploads.receiving import UploadFile, UploadRefused, UploadTooLarge, sanitized_name
 from import_pipeline.uploads.status import import_status
@@ -84,9 +85,9 @@ def create_app(settings: UploadSettings) -> Starlette:
         if declared is not None and declared.isdigit() and int(declared) > allowance:
             return _too_large(settings.max_bytes)
         query = {k: v for k, v in request.query_params.items() if k != "filename"}
-        unknown = sorted(set(query) - set(settings_keys()))
+        unknown = sorted(set(query) - set(SETTINGS_KEYS))
         if unknown:
-            return _error(422, unknown[0], f"unknown field {unknown[0]!r}; known fields: {', '.join(settings_keys())}")
+            return _error(422, unknown[0], f"unknown field {unknown[0]!r}; known fields: {', '.join(SETTINGS_KEYS)}")
         upload: UploadFile | None = None
         name: str | None = None
         try:
@@ -118,10 +119,10 @@ def create_app(settings: UploadSettings) -> Starlette:
                 if both:
                     raise UploadRefused(sorted(both)[0], f"field {sorted(both)[0]!r} given twice (form and query)")
                 fields = {**query, **form.fields}
-                unknown = sorted(set(fields) - set(settings_keys()))
+                unknown = sorted(set(fields) - set(SETTINGS_KEYS))
                 if unknown:
                     raise UploadRefused(unknown[0], f"unknown field {unknown[0]!r}; known fields: "
-                                                    f"{', '.join(settings_keys())}")
+                                                    f"{', '.join(SETTINGS_KEYS)}")
             assert upload is not None and name is not None
             sidecar = upload_settings(fields, name)
             path = await run_in_threadpool(upload.land, name, sidecar)

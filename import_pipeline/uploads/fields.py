@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from import_pipeline.sources.datasets.settings import SETTINGS_KEYS, ImportSettings, settings_error
+from import_pipeline.sources.datasets.settings import ImportSettings, settings_error
 from import_pipeline.uploads.receiving import UploadRefused
 
 #: The settings that are booleans in a sidecar, written `true` / `false` in a form or query.
@@ -39,8 +39,3 @@ def upload_settings(values: Mapping[str, str], file_name: str) -> dict[str, Any]
         field = str(errors[0]["loc"][0]) if errors and errors[0]["loc"] else "settings"
         raise UploadRefused(field, settings_error(exc)) from None
     return settings
-
-
-def settings_keys() -> tuple[str, ...]:
-    """The field names an upload may carry beside its file."""
-    return SETTINGS_KEYS
