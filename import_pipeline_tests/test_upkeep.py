@@ -13,8 +13,8 @@ from import_pipeline.resources import PostgresResource
 def changed_table(database_url: str, name: str, rows: int) -> None:
     with psycopg.connect(database_url) as writer:
         writer.execute(f"CREATE TABLE example.{name} (id integer, v integer)")
-        writer.execute(f"INSERT INTO example.{name} SELECT g, (g::bigint * 7919) %% 100003 FROM generate_series(1, %s) g",
-                       (rows,))
+        writer.execute(f"INSERT INTO example.{name} SELECT g, (g::bigint * 7919) %% 100003 "
+                       "FROM generate_series(1, %s) g", (rows,))
         writer.execute(f"CREATE INDEX {name}_v_idx ON example.{name} (v)")
         writer.execute("SELECT pg_stat_force_next_flush()")
 
