@@ -1,4 +1,4 @@
-"""`import-pipeline`: start the UI, run the demo, apply migrations, run benchmarks.
+"""`import-pipeline`: start the UI, run the demo, serve uploads, apply migrations, run benchmarks.
 
 Every command that needs a database uses `IMPORT_PIPELINE_DATABASE_URL`, or starts the
 embedded server when it is unset. A server that cannot be reached ends the command with
@@ -139,7 +139,6 @@ def command_up(args: argparse.Namespace) -> int:
     for folder in create_landing_folders():
         print(f"landing folder: {folder}")
     print(f"Dagster UI: http://{args.host}:{args.port}  (Ctrl-C stops the UI, the daemon and the embedded server)")
-    print(f"uploads: POST http://{args.uploads_host}:{args.uploads_port}/import")
     dg_script = Path(sys.executable).with_name("dg")
     command = [str(dg_script), "dev", "--use-active-venv", "--host", args.host, "--port", str(args.port),
                "--log-level", "info", "--workspace", str(project / "workspace.yaml")]
@@ -149,7 +148,7 @@ def command_up(args: argparse.Namespace) -> int:
                                 f"http://{args.host}:{args.port}"], cwd=project, preexec_fn=_default_interrupts)
 
     def stop(signum: int, frame: object) -> None:
-        child.send_signal(signal.SIGINT)  # dagster dev shuts its webserver and daemon down on SIGINT
+        child.send_signal(signal.SIGINT)  # dg dev shuts its webserver and daemon down on SIGINT
         uploads.send_signal(signal.SIGINT)
 
     signal.signal(signal.SIGTERM, stop)
@@ -288,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     uploads.add_argument("--dagster-url", default="http://127.0.0.1:3000", help="the Dagster UI, for run links")
     uploads.set_defaults(run=command_serve_uploads)
 
-    demo = commands.add_parser("demo", help="materialize the main job on sample data and print what it wrote")
+    demo = commands.add_parser("demo", help="run every family's jobs and checks on generated samples; print a summary")
     demo.set_defaults(run=command_demo)
 
     generate = commands.add_parser("generate", help="write realistic source files for benchmarks")
