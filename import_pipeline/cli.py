@@ -179,6 +179,17 @@ def command_serve_uploads(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_screenshots(args: argparse.Namespace) -> int:
+    from import_pipeline.screenshots import ScreenshotsFailed, take_screenshots
+
+    try:
+        take_screenshots(Path(args.out))
+    except (ScreenshotsFailed, subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        print(f"import-pipeline: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def command_demo(args: argparse.Namespace) -> int:
     prepare_environment(project_dir())
     from import_pipeline.demo import run_demo
@@ -286,6 +297,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                         "$IMPORT_PIPELINE_UPLOAD_TOKEN; needed off loopback)")
     uploads.add_argument("--dagster-url", default="http://127.0.0.1:3000", help="the Dagster UI, for run links")
     uploads.set_defaults(run=command_serve_uploads)
+
+    shots = commands.add_parser("screenshots", help="run the demo and take headless screenshots of the UI "
+                                                     "(installs Debian's chromium if missing)")
+    shots.add_argument("--out", default="docs", help="folder for the pictures (default: docs)")
+    shots.set_defaults(run=command_screenshots)
 
     demo = commands.add_parser("demo", help="run every family's jobs and checks on generated samples; print a summary")
     demo.set_defaults(run=command_demo)
