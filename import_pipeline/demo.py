@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +25,7 @@ import psycopg
 
 from import_pipeline.definitions import defs
 from import_pipeline.postgres.connect import home_dir, redact, resolve_database_url
+from import_pipeline.table_metadata import metadata_count
 
 DEMO_ITEMS = 3_000
 DEMO_NANOS = 600
@@ -211,10 +212,10 @@ def _run(location: dg.Definitions, instance: dg.DagsterInstance, step: DemoRun, 
     for event in result.get_asset_materialization_events():
         metadata = event.materialization.metadata
         if "write_mode" in metadata and metadata["write_mode"].value == "replace":
-            summary.rewritten += _count(metadata, "dagster/row_count")  # a partition replaced whole
+            summary.rewritten += metadata_count(metadata, "dagster/row_count")  # a partition replaced whole
         else:
-            summary.changed += sum(_count(metadata, k) for k in CHANGE_KEYS)
-        summary.rejects += _count(metadata, "rows_rejected") + _count(metadata, "rejects")
+            summary.changed += sum(metadata_count(metadata, k) for k in CHANGE_KEYS)
+        summary.rejects += metadata_count(metadata, "rows_rejected") + metadata_count(metadata, "rejects")
     evaluations = [e.event_specific_data for e in result.all_events
                    if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION]
     failed = [e for e in evaluations if isinstance(e, dg.AssetCheckEvaluation) and not e.passed]
@@ -228,11 +229,6 @@ def _run(location: dg.Definitions, instance: dg.DagsterInstance, step: DemoRun, 
     if not result.success:
         print(f"demo: run {result.run_id} of {step.job} failed")
     return result.success and not errors
-
-
-def _count(metadata: Mapping[str, dg.MetadataValue], key: str) -> int:
-    value = metadata[key].value if key in metadata else 0
-    return int(value) if isinstance(value, int | bool) else 0
 
 
 def _count_tables(url: str, summary: FamilySummary) -> None:

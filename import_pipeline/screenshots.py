@@ -55,12 +55,7 @@ def take_screenshots(out: Path, *, width: int = 1600, height: int = 1000) -> lis
     browser = chromium()
     out.mkdir(parents=True, exist_ok=True)
     subprocess.run([sys.executable, "-m", "import_pipeline.cli", "demo"], check=True, stdout=subprocess.DEVNULL)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        uploads_port = probe.getsockname()[1]
+    port, uploads_port = _free_port(), _free_port()
     up = subprocess.Popen([sys.executable, "-m", "import_pipeline.cli", "up", "--port", str(port), "--uploads-port",
                            str(uploads_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                           start_new_session=True)
@@ -87,6 +82,12 @@ def take_screenshots(out: Path, *, width: int = 1600, height: int = 1000) -> lis
         except subprocess.TimeoutExpired:
             os.killpg(up.pid, signal.SIGKILL)
             up.wait()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _wait_for(url: str, up: subprocess.Popen[bytes], seconds: float = 180) -> None:

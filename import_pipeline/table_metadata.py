@@ -1,4 +1,5 @@
-"""The catalog metadata Dagster's UI shows for a table asset: its name, rows and columns."""
+"""The catalog metadata Dagster's UI shows for a table asset (its name, rows and columns), and
+counts read back from materialization metadata."""
 
 from collections.abc import Mapping
 from typing import Any
@@ -26,3 +27,10 @@ def table_metadata(conn: psycopg.Connection, table: str, *, partition: Mapping[s
         "dagster/column_schema": dg.TableSchema(
             columns=[dg.TableColumn(name, type_) for name, type_ in table_columns(conn, table)]),
     }
+
+
+def metadata_count(metadata: Mapping[str, dg.MetadataValue], name: str) -> int:
+    """The integer (or boolean, as 0/1) under `name` in materialization `metadata`; 0 when
+    it is absent or not a number."""
+    value = metadata[name].value if name in metadata else 0
+    return int(value) if isinstance(value, int) else 0

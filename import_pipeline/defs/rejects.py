@@ -1,11 +1,12 @@
 """How a run tells its user about rejected records: a warning with the first few reasons."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from logging import Logger
 
 import dagster as dg
 
 from import_pipeline.records import Reject
+from import_pipeline.table_metadata import metadata_count
 
 #: How many rejects a warning spells out.
 SHOWN = 5
@@ -57,8 +58,8 @@ def rejects_check(asset_key: dg.AssetKey, partitions_def: dg.PartitionsDefinitio
         if materialization is None:
             return dg.AssetCheckResult(passed=False, description=f"{context.partition_key} was never materialized")
         metadata = materialization.metadata
-        good = sum(_number(metadata, name) for name in records)
-        bad = _number(metadata, rejects)
+        good = sum(metadata_count(metadata, name) for name in records)
+        bad = metadata_count(metadata, rejects)
         share = bad / (good + bad) if good + bad else 0.0
         return dg.AssetCheckResult(
             passed=share <= config.max_reject_share,
@@ -68,8 +69,3 @@ def rejects_check(asset_key: dg.AssetKey, partitions_def: dg.PartitionsDefinitio
                         f"{config.max_reject_share:.2%} allowed")
 
     return check
-
-
-def _number(metadata: Mapping[str, dg.MetadataValue], name: str) -> int:
-    value = metadata[name].value if name in metadata else 0
-    return int(value) if isinstance(value, int) else 0
