@@ -1,21 +1,21 @@
 """A dump turned into batches of table rows, with change detection against what is stored.
 
 `dump_batches` reads a dump once. Each record's raw UTF-8 text is hashed (16-byte
-BLAKE2b) and compared with the hash stored for its AOID: unchanged records are skipped,
-new records get the next item id, changed ones keep theirs. Rows are built by `ItemRows`
+BLAKE2b) and compared with the hash stored for its AOID: unchanged records are skipped
+(the reader does not even decode them), new records get the next item id, changed ones
+keep theirs. Rows are built by `ItemRows`
 and handed out every `batch_items` written items. The last thing yielded is a
 `DumpSummary`. No I/O besides reading the file, so it can run in another process.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from import_pipeline.records import Reject
-from import_pipeline.sources.gamedata.dump import DumpRecord, read_dump
+from import_pipeline.sources.gamedata.dump import DumpRecord, UnchangedRecord, read_dump, record_digest
 from import_pipeline.sources.gamedata.normalize import Interner, ItemRows, RecordError, TableRows
 
 
@@ -70,19 +70,23 @@ def dump_batches(
     seen: set[int] = set()
     changed: set[int] = set()
     in_batch = records = 0
-    blake2b = hashlib.blake2b
-    for record in read_dump(path):
+    for record in read_dump(path, {aoid: digest for aoid, (_, digest) in existing.items()}):
+        if isinstance(record, UnchangedRecord):
+            records += 1
+            seen.add(record.aoid)
+            summary.unchanged += 1
+            continue
         if not isinstance(record, DumpRecord):
             summary.rejects.append(record)
             continue
         records += 1
         raw = record.data
-        digest = blake2b(raw, digest_size=16).digest()
+        digest = record_digest(raw)
         aoid = record.aoid
         known = existing.get(aoid)
         if known is not None:
             seen.add(aoid)
-            if known[1] == digest:
+            if known[1] == digest:  # from the full decoder, which compares no digests
                 summary.unchanged += 1
                 continue
             item_id = known[0]

@@ -10,19 +10,29 @@ and PostgreSQL's json types refuse them), nesting deeper than the decoder's recu
 limit, a lone UTF-16 surrogate escape (`"\ud800"`, which no UTF-8 text can hold) and NUL
 characters are each a reject. A UTF-8 byte order mark before the array is skipped. A
 truncated file yields the complete records and one reject for the tail.
+
+Records are first cut from the bytes (`scan.RecordSlices`). A record whose AOID has a known
+digest and whose bytes hash to it is yielded as an `UnchangedRecord`, never decoded; the
+others are decoded with orjson. At the first slice that orjson refuses or that is not an
+element, and for the rest of the file, the reader falls back to the full decoder described
+above, which finds every reject and its reason.
 """
 
 from __future__ import annotations
 
 import codecs
+import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import orjson
+
 from import_pipeline.records import Reject
+from import_pipeline.sources.gamedata.scan import RecordSlices
 
 READ_CHARS = 4 * 1024 * 1024
 #: A record larger than this is rejected instead of growing the buffer without end.
@@ -58,9 +68,26 @@ class DumpRecord:
     offset: int
     aoid: int
     document: dict[str, Any]
-    raw: str
-    #: `raw` as the UTF-8 bytes it was in the file.
+    #: The record's JSON text as the UTF-8 bytes it was in the file.
     data: bytes
+
+    @property
+    def raw(self) -> str:
+        """The record's JSON text."""
+        return self.data.decode("utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class UnchangedRecord:
+    """A record whose bytes hash to the digest the caller knows for its AOID: not decoded."""
+
+    offset: int
+    aoid: int
+
+
+def record_digest(data: bytes) -> bytes:
+    """The 16-byte BLAKE2b of a record's raw bytes, as stored in `items.document_hash`."""
+    return hashlib.blake2b(data, digest_size=16).digest()
 
 
 class DumpFormatError(ValueError):
@@ -76,12 +103,12 @@ class _Buffer:
     holds them can be rejected and its offsets stay exact.
     """
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, stream: BinaryIO, start: int = 0) -> None:
         self.stream = stream
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
         self.text = ""
         self.pos = 0
-        self.pos_byte = 0
+        self.pos_byte = start
         self.eof = False
 
     def fill(self) -> bool:
@@ -113,26 +140,69 @@ class _Buffer:
         return self.pos_byte + len(self.text[self.pos:index].encode("utf-8", errors="surrogateescape"))
 
 
-def read_dump(path: Path | str) -> Iterator[DumpRecord | Reject]:
+def read_dump(path: Path | str, known: Mapping[int, bytes] | None = None) -> Iterator[DumpRecord | UnchangedRecord | Reject]:
     """Yield every element of the dump at `path` as a `DumpRecord` or, if it cannot be one, a `Reject`.
 
     Checks: the element is a JSON object with an integer `AOID`; `StatValues` is a list of
     `{Stat, RawValue}` with 32-bit integers; no AOID repeats within the file (the second
     one is rejected). Raises `DumpFormatError` when the file does not start a JSON array.
+    An element whose AOID is in `known` and whose bytes hash (`record_digest`) to the digest
+    given there is yielded as an `UnchangedRecord` instead, without being decoded.
     """
     path = Path(path)
     with path.open("rb") as stream:
-        yield from _read_stream(stream, str(path))
+        yield from _read_stream(stream, str(path), known or {})
 
 
-def _read_stream(stream: BinaryIO, source: str) -> Iterator[DumpRecord | Reject]:
-    buf = _Buffer(stream)
-    buf.fill()
-    opening = _SKIP.match(buf.text, 1 if buf.text.startswith("\ufeff") else 0).end()  # type: ignore[union-attr]
-    if buf.text[opening:opening + 1] != "[":
-        raise DumpFormatError(f"{source}: not a JSON array (a dump starts with '[')")
-    buf.consume(opening + 1)
+_AOID = re.compile(rb'"AOID"[ \t\r\n]*:[ \t\r\n]*(-?[0-9]{1,10})[ \t\r\n]*[,}]')
+
+
+def _read_stream(
+    stream: BinaryIO, source: str, known: Mapping[int, bytes]
+) -> Iterator[DumpRecord | UnchangedRecord | Reject]:
     seen: set[int] = set()
+    slices = RecordSlices(stream, MAX_RECORD_CHARS)
+    loads, decode_error = orjson.loads, orjson.JSONDecodeError
+    for offset, data in slices:
+        # The first "AOID" may be a nested object's; then the digest cannot match (see scan.py).
+        found = _AOID.search(data)
+        if found is not None:
+            aoid = int(found.group(1))
+            digest = known.get(aoid)
+            if digest is not None and aoid not in seen and record_digest(data) == digest:
+                seen.add(aoid)
+                yield UnchangedRecord(offset, aoid)
+                continue
+        try:
+            value = loads(data)
+        except decode_error:
+            slices.unrecognised_at = offset
+            break
+        problem = record_problem(value)
+        if problem is None and value["AOID"] in seen:
+            problem = f"duplicate AOID {value['AOID']} in this file"
+        if problem is None:
+            problem = text_problem(value, data)
+        if problem:
+            yield Reject(source, problem, offset=offset, raw=data.decode("utf-8"))
+            continue
+        seen.add(value["AOID"])
+        yield DumpRecord(source=source, offset=offset, aoid=value["AOID"], document=value, data=data)
+    if slices.unrecognised_at is not None:
+        yield from _decode_stream(stream, source, slices.unrecognised_at, seen)
+
+
+def _decode_stream(stream: BinaryIO, source: str, start: int, seen: set[int]) -> Iterator[DumpRecord | Reject]:
+    """The full decoder, from file offset `start` (0: the file's start, where the array must
+    open; otherwise the start of an element, or of the space before one)."""
+    stream.seek(start)
+    buf = _Buffer(stream, start)
+    buf.fill()
+    if start == 0:
+        opening = _SKIP.match(buf.text, 1 if buf.text.startswith("\ufeff") else 0).end()  # type: ignore[union-attr]
+        if buf.text[opening:opening + 1] != "[":
+            raise DumpFormatError(f"{source}: not a JSON array (a dump starts with '[')")
+        buf.consume(opening + 1)
     while True:
         index = _SKIP.match(buf.text, buf.pos).end()  # type: ignore[union-attr]
         if index == len(buf.text):
@@ -187,7 +257,7 @@ def _read_stream(stream: BinaryIO, source: str) -> Iterator[DumpRecord | Reject]
             yield Reject(source, problem, offset=offset, raw=raw)
             continue
         seen.add(value["AOID"])
-        yield DumpRecord(source=source, offset=offset, aoid=value["AOID"], document=value, raw=raw, data=data)
+        yield DumpRecord(source=source, offset=offset, aoid=value["AOID"], document=value, data=data)
 
 
 def _maybe_cut(buf: _Buffer, exc: json.JSONDecodeError) -> bool:

@@ -1,0 +1,104 @@
+"""The byte scanner's fast path reads every dump exactly as the full decoder does: the same records
+at the same offsets, the same rejects for the same reasons, whatever the damage."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from import_pipeline.records import Reject
+from import_pipeline.sources.gamedata import dump, scan
+from import_pipeline.sources.gamedata.dump import DumpRecord, UnchangedRecord, read_dump, record_digest
+
+SAMPLE = Path(__file__).resolve().parent / "data" / "gamedata" / "items_500.json"
+
+Outcome = tuple[str, int, object, object]
+
+
+def full_decoder(path: Path) -> list[Outcome]:
+    with path.open("rb") as stream:
+        return [_outcome(r, {}) for r in dump._decode_stream(stream, str(path), 0, set())]
+
+
+def fast_path(path: Path, known: dict[int, bytes]) -> list[Outcome]:
+    return [_outcome(r, known) for r in read_dump(path, known)]
+
+
+def _outcome(record: DumpRecord | UnchangedRecord | Reject, known: dict[int, bytes]) -> Outcome:
+    if isinstance(record, UnchangedRecord):
+        return ("record", record.offset, record.aoid, known[record.aoid])
+    if isinstance(record, DumpRecord):
+        return ("record", record.offset, record.aoid, record_digest(record.data))
+    return ("reject", record.offset or 0, record.reason, None)
+
+
+def sample_head(records: int) -> bytes:
+    """The first `records` records of the real sample, written as the game writes them."""
+    documents = json.loads(SAMPLE.read_text(encoding="utf-8"))[:records]
+    return ("[" + ", ".join(json.dumps(d) for d in documents) + "]").encode()
+
+
+def test_the_real_sample_is_read_by_the_scanner_alone(tmp_path: Path) -> None:
+    data = SAMPLE.read_bytes()
+    slices = scan.RecordSlices(io.BytesIO(data), 1 << 20)
+    cut = list(slices)
+    assert slices.unrecognised_at is None and len(cut) == 500
+    assert [json.loads(piece) for _, piece in cut] == json.loads(data)
+    assert all(data[offset:offset + len(piece)] == piece for offset, piece in cut)
+
+
+def test_known_records_are_not_decoded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "items.json"
+    path.write_bytes(sample_head(50))
+    first = list(read_dump(path))
+    known = {r.aoid: record_digest(r.data) for r in first if isinstance(r, DumpRecord)}
+    decoded: list[bytes] = []
+    loads = dump.orjson.loads
+    monkeypatch.setattr(dump.orjson, "loads", lambda data: decoded.append(data) or loads(data))
+    again = list(read_dump(path, known))
+    assert all(isinstance(r, UnchangedRecord) for r in again) and len(again) == 50
+    assert decoded == []
+
+
+@pytest.mark.parametrize("read_bytes", [scan.READ_BYTES, 997])
+def test_every_damage_reads_as_the_full_decoder_reads_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        read_bytes: int) -> None:
+    monkeypatch.setattr(scan, "READ_BYTES", read_bytes)  # 997: records cross block boundaries
+    clean = sample_head(12)
+    documents = json.loads(clean)
+    path = tmp_path / "items.json"
+    path.write_bytes(clean)
+    known_all = {r.aoid: record_digest(r.data) for r in read_dump(path) if isinstance(r, DumpRecord)}
+    nested = json.dumps(dict(documents[3], Extra=[{"DBType": 1, "AOID": 99}, {"DBType": 2}]))
+    damages: list[bytes] = [
+        clean.replace(b"[", b"\xef\xbb\xbf  [\n", 1),
+        clean.replace(b"}, {", b"},\n  {"),
+        clean[:-1],
+        clean[: len(clean) // 2],
+        clean + b" trailing",
+        b"[" + clean[1:].replace(json.dumps(documents[3]).encode(), nested.encode()),
+        clean.replace(b'"AOID": ', b'"AOID": 1', 1),
+        clean.replace(json.dumps(documents[5]).encode(), json.dumps(documents[4]).encode()),  # a repeated AOID
+        b"[]", b"  [ ] ", b"{}", b"", b"[1, 2]", b'[{"AOID": 1}, {"AOID": 2}]',
+    ]
+    rng = random.Random(7)
+    for _ in range(150):
+        at = rng.randrange(len(clean))
+        insert = rng.choice([b'"', b"\\", b"\x00", b"\xff", b"}", b"{", b"]", b",", b"NaN", b'\\ud800',
+                             b'}, {"DBType": 1, "AOID": 5', b"\\u0000", b""])
+        cut = rng.choice([0, 0, 1, 3])
+        damages.append(clean[:at] + insert + clean[at + cut:])
+    for n, damaged in enumerate(damages):
+        path.write_bytes(damaged)
+        try:
+            expected = full_decoder(path)
+        except dump.DumpFormatError:
+            with pytest.raises(dump.DumpFormatError):
+                list(read_dump(path, known_all))
+            continue
+        for known in ({}, known_all):
+            assert fast_path(path, known) == expected, (n, damaged[:200])
