@@ -208,7 +208,7 @@ def command_bench(args: argparse.Namespace) -> int:
     elif args.family == "gamedata":
         from import_pipeline.bench import gamedata
 
-        gamedata.run(url, items=args.items, seed=args.seed)
+        gamedata.run(url, items=args.items, nanos=args.nanos, seed=args.seed)
     elif args.family == "datasets":
         from import_pipeline.bench import datasets
 
@@ -340,8 +340,10 @@ def build_parser() -> argparse.ArgumentParser:
     copy = families.add_parser("copy", help="engine copy_rows and merge vs raw COPY of narrow rows")
     copy.add_argument("--rows", type=int, default=2_000_000)
     copy.add_argument("--repeat", type=int, default=2, help="runs per measurement; the fastest is kept")
-    game_bench = families.add_parser("gamedata", help="item dump import: clean, same again, 1%% changed, raw COPY")
+    game_bench = families.add_parser(
+        "gamedata", help="item dump import: clean, same again, 1%% changed, nanos after items, raw COPY")
     game_bench.add_argument("--items", type=int, default=156_771)
+    game_bench.add_argument("--nanos", type=int, help="nanos imported after the items (default: a tenth of --items)")
     game_bench.add_argument("--seed", type=int, default=1)
     data_bench = families.add_parser(
         "datasets", help="CSV import end to end vs raw COPY of the file and of the final rows")

@@ -140,7 +140,9 @@ class _Buffer:
         return self.pos_byte + len(self.text[self.pos:index].encode("utf-8", errors="surrogateescape"))
 
 
-def read_dump(path: Path | str, known: Mapping[int, bytes] | None = None) -> Iterator[DumpRecord | UnchangedRecord | Reject]:
+def read_dump(
+    path: Path | str, known: Mapping[int, bytes] | None = None
+) -> Iterator[DumpRecord | UnchangedRecord | Reject]:
     """Yield every element of the dump at `path` as a `DumpRecord` or, if it cannot be one, a `Reject`.
 
     Checks: the element is a JSON object with an integer `AOID`; `StatValues` is a list of
