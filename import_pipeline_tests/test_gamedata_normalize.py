@@ -1,6 +1,7 @@
 """The normalizer alone: rows per table, interning, and all-or-nothing records."""
 
 import copy
+import json
 
 import pytest
 
@@ -47,7 +48,9 @@ def test_rows_of_one_item() -> None:
     item = batch["items"][0]
     assert item[:7] == (10, 1, "Gun", 200, 3, "d", False)
     assert list(batch["action_criteria"][2]) == [0, 1]  # order kept, repeats kept
-    assert batch["spells"][0][1:] == (1, 1, 0, 9, "f", {"Stat": 4, "Amount": 5})
+    spell = batch["spells"][0]
+    assert spell[1:6] == (1, 1, 0, 9, "f")
+    assert spell[6][:1] == b"\x01" and json.loads(spell[6][1:]) == {"Stat": 4, "Amount": 5}  # jsonb, binary
     nano = builder()
     nano.add(10, DOC, b"{}", b"h", is_nano=True)
     assert nano.take()["items"][0][3] == 1  # nanos take no QL from stat 54

@@ -13,10 +13,13 @@ shape or type raises `RecordError` and leaves the batch exactly as it was.
 
 from __future__ import annotations
 
+import json
 from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
+
+import orjson
 
 from import_pipeline.sources.gamedata.dump import INT32
 
@@ -53,7 +56,8 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     "item_spell_data": (("item_id", "int4"), ("spell_data_id", "int4")),
     "spells": (
         ("id", "int4"), ("target", "int4"), ("tick_count", "int4"), ("tick_interval", "int4"),
-        ("spell_id", "int4"), ("spell_format", "text"), ("spell_params", "jsonb"),
+        # jsonb's binary format is a version byte (1) and the text: built as bytes (`jsonb_binary`).
+        ("spell_id", "int4"), ("spell_format", "text"), ("spell_params", "bytea"),
     ),
     "spell_data_spells": (("spell_data_id", "int4"), ("spell_id", "int4"), ("order_index", "int4")),
     "spell_criteria": (("spell_id", "int4"), ("criterion_id", "int4"), ("order_index", "int4")),
@@ -68,6 +72,14 @@ OWNED_ID_TABLES = ("attack_defense", "animation_mesh", "actions", "spell_data", 
 
 class RecordError(ValueError):
     """An item document whose nested data cannot be normalized; the reason says where."""
+
+
+def jsonb_binary(value: Any) -> bytes:
+    """`value` in jsonb's binary COPY format: the version byte 1, then its JSON text."""
+    try:
+        return b"\x01" + orjson.dumps(value)
+    except orjson.JSONEncodeError:  # integers past 64 bits, which the stdlib encodes
+        return b"\x01" + json.dumps(value, ensure_ascii=False).encode("utf-8")
 
 
 def _int32(value: Any, what: str) -> int:
@@ -333,7 +345,7 @@ class ItemRows:
                 criteria = pop("Criteria", None)
                 row = (
                     spell_id, pop("Target", None), pop("TickCount", None), pop("TickInterval", None),
-                    pop("SpellID", None), pop("SpellFormat", None), params,
+                    pop("SpellID", None), pop("SpellFormat", None), jsonb_binary(params),
                 )
                 for value in row[1:5]:
                     if value is not None and (type(value) is not int or not INT32[0] <= value <= INT32[1]):
