@@ -167,7 +167,7 @@ def _read_stream(
     loads, decode_error = orjson.loads, orjson.JSONDecodeError
     for offset, data in slices:
         # The first "AOID" may be a nested object's; then the digest cannot match (see scan.py).
-        found = _AOID.search(data)
+        found = _AOID.search(data) if known else None
         if found is not None:
             aoid = int(found.group(1))
             digest = known.get(aoid)
