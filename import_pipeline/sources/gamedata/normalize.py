@@ -203,7 +203,7 @@ class ItemRows:
 
         `raw` is the record's JSON text as UTF-8 bytes, stored as the item's document.
         """
-        lengths = [len(rows) for rows in self._all]
+        lengths = list(map(len, self._all))
         marks = (len(self.stat_values.new), len(self.criteria.new), len(self.shop_hash.new))
         ids = dict(self.next_ids)
         try:
