@@ -8,6 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from import_pipeline.generate.gamedata import expected_row_counts
 from import_pipeline.load.gamedata.dump import import_dump
 from import_pipeline.sources.gamedata.normalize import COLUMNS
 
@@ -29,52 +30,7 @@ def write(path: Path, docs: list[dict]) -> Path:
 def expected_counts(docs: list[dict], other_docs: list[dict] = ()) -> dict[str, int]:
     """Row counts of every table, computed from the documents alone (`other_docs` are the
     other kind's, which share the interned tables)."""
-    counts: Counter = Counter()
-    pairs, criteria, shop_hashes = set(), set(), set()
-    for doc in [*docs, *other_docs]:
-        for e in (doc.get("ShopHashData") or {}).get("Items") or []:
-            shop_hashes.add((e["Hash"]["Text"], e["MinLevel"], e["MaxLevel"], e["BaseAmount"], e["RegenAmount"],
-                             e["RegenInterval"], e["SpawnChance"]))
-        for s in doc.get("StatValues") or []:
-            pairs.add((s["Stat"], s["RawValue"]))
-        atkdef = doc.get("AttackDefenseData")
-        for side in ("Attack", "Defense"):
-            for s in (atkdef or {}).get(side) or []:
-                pairs.add((s["Stat"], s["RawValue"]))
-        for part in ("Animation", "Mesh"):
-            s = (doc.get("AnimationMesh") or {}).get(part)
-            if s:
-                pairs.add((s["Stat"], s["RawValue"]))
-        for action in (doc.get("ActionData") or {}).get("Actions") or []:
-            criteria.update((c["Value1"], c["Value2"], c["Operator"]) for c in action["Criteria"])
-        for data in doc.get("SpellData") or []:
-            for spell in data["Items"]:
-                criteria.update((c["Value1"], c["Value2"], c["Operator"]) for c in spell["Criteria"])
-    for doc in docs:
-        counts["items"] += 1
-        counts["item_shop_hash"] += len({
-            (e["Hash"]["Text"], e["MinLevel"], e["MaxLevel"], e["BaseAmount"], e["RegenAmount"], e["RegenInterval"],
-             e["SpawnChance"]) for e in (doc.get("ShopHashData") or {}).get("Items") or []})
-        counts["item_stats"] += len(doc.get("StatValues") or [])
-        atkdef = doc.get("AttackDefenseData")
-        if atkdef:
-            counts["attack_defense"] += 1
-            counts["attack_defense_attack"] += len(atkdef.get("Attack") or [])
-            counts["attack_defense_defense"] += len(atkdef.get("Defense") or [])
-        counts["animation_mesh"] += 1 if doc.get("AnimationMesh") else 0
-        for action in (doc.get("ActionData") or {}).get("Actions") or []:
-            counts["actions"] += 1
-            counts["action_criteria"] += len(action["Criteria"])
-        for data in doc.get("SpellData") or []:
-            counts["spell_data"] += 1
-            counts["item_spell_data"] += 1
-            counts["spells"] += len(data["Items"])
-            counts["spell_data_spells"] += len(data["Items"])
-            counts["spell_criteria"] += sum(len(spell["Criteria"]) for spell in data["Items"])
-    counts["stat_values"] = len(pairs)
-    counts["criteria"] = len(criteria)
-    counts["shop_hash"] = len(shop_hashes)
-    return {table: counts[table] for table in COLUMNS}
+    return expected_row_counts(docs, other_docs)
 
 
 def table_counts(conn: psycopg.Connection) -> dict[str, int]:

@@ -29,7 +29,7 @@ import psycopg
 from psycopg import sql
 
 from import_pipeline.bench.report import child_peak_rss_mb, peak_rss_mb, scratch_database
-from import_pipeline.generate.gamedata import changed, records, write_dump
+from import_pipeline.generate.gamedata import changed, expected_row_counts, records, write_dump
 from import_pipeline.load.gamedata.dump import SCHEMA, DumpImport, import_dump
 from import_pipeline.postgres.ids import next_free_id
 from import_pipeline.postgres.scalar import fetch_value
@@ -148,7 +148,26 @@ def run(server_url: str, items: int, nanos: int | None = None, seed: int = 1) ->
               f"{changed_dump.path.name}: {changed_dump.bytes / 1e6:,.1f} MB; "
               f"{nanos_dump.path.name}: {nanos_dump.bytes / 1e6:,.1f} MB")
         with scratch_database(server_url) as url:
-            _measure(url, dump.path, changed_dump.path, nanos_dump.path, scratch, items)
+            result = _measure(url, dump.path, changed_dump.path, nanos_dump.path, scratch, items)
+            _check_counts(url, items, nanos, seed)
+    print(result)
+
+
+def _check_counts(url: str, items: int, nanos: int, seed: int) -> None:
+    """Hold the final tables (the clean items dump, then the nanos) to row counts computed from
+    the generated documents by `expected_row_counts`, not by the importer; raise on a difference."""
+    expected = expected_row_counts(records(nanos, nano=True, seed=seed), records(items, nano=False, seed=seed))
+    items_only = expected_row_counts(records(items, nano=False, seed=seed))
+    expected = {table: count + (0 if table in ("stat_values", "criteria", "shop_hash") else items_only[table])
+                for table, count in expected.items()}
+    with psycopg.connect(url) as conn:
+        stored = {table: fetch_value(conn, sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(SCHEMA, table)))
+                  for table in COLUMNS}
+    wrong = {table: (stored[table], expected[table]) for table in COLUMNS if stored[table] != expected[table]}
+    if wrong:
+        raise RuntimeError(f"table contents differ from the documents (stored, expected): {wrong}")
+    print(f"\nchecked: the row counts of all {len(COLUMNS)} tables equal a count of the documents "
+          f"({sum(stored.values()):,} rows)")
 
 
 def _write_seconds(result: DumpImport) -> float:
@@ -179,7 +198,8 @@ def _print_raw(label: str, rows: int, seconds: float, items: int, per_table: dic
         print(f"  {table:<24} {count:>11,} {table_seconds:>8.2f} {rate:>11,.0f}")
 
 
-def _measure(url: str, dump: Path, changed_dump: Path, nanos_dump: Path, scratch: Path, items: int) -> None:
+def _measure(url: str, dump: Path, changed_dump: Path, nanos_dump: Path, scratch: Path, items: int) -> str:
+    """Run and print the five measurements; return the `result:` line."""
     with psycopg.connect(url) as conn:
         clean = _import(conn, "clean import", dump, "items")
         same = _import(conn, "re-import, same dump", dump, "items")
@@ -202,6 +222,6 @@ def _measure(url: str, dump: Path, changed_dump: Path, nanos_dump: Path, scratch
     own_rss, child_rss = peak_rss_mb(), child_peak_rss_mb()
     print(f"\npeak RSS: this process {own_rss:,.0f} MiB, parsing child {child_rss:,.0f} MiB")
     # Each ratio: the import's items/s over the raw COPY's items/s for the same rows.
-    print(f"result: clean_ratio={seconds / _write_seconds(clean):.2f} same_ratio={seconds / _write_seconds(same):.2f} "
-          f"changed_ratio={seconds / _write_seconds(edited):.2f} "
-          f"nanos_ratio={nano_seconds / _write_seconds(nanos):.2f} peak_rss_mb={max(own_rss, child_rss):.0f}")
+    return (f"result: clean_ratio={seconds / _write_seconds(clean):.2f} "
+            f"same_ratio={seconds / _write_seconds(same):.2f} changed_ratio={seconds / _write_seconds(edited):.2f} "
+            f"nanos_ratio={nano_seconds / _write_seconds(nanos):.2f} peak_rss_mb={max(own_rss, child_rss):.0f}")

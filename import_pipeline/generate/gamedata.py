@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from import_pipeline.sources.gamedata.normalize import COLUMNS
 
 ITEM_DBTYPE = 1000020
 NANO_DBTYPE = 1040005
@@ -168,6 +171,65 @@ def records(count: int, *, nano: bool, seed: int) -> Iterator[dict[str, Any]]:
     for _ in range(count):
         aoid += rng.choice((1, 1, 2, 4))
         yield _record(rng, pools, aoid, nano)
+
+
+def expected_row_counts(documents: Iterable[dict[str, Any]],
+                        other_kind: Iterable[dict[str, Any]] = ()) -> dict[str, int]:
+    """Row counts of every gamedata table once `documents` are imported, counted from the
+    documents alone, without the importer's code: the oracle that tests and the bench hold an
+    import to. `other_kind` are the stored documents of the other kind (items or nanos), which
+    share the interned tables. One pass over each; memory holds only the interned keys."""
+    counts: Counter[str] = Counter()
+    pairs: set[tuple[int, int]] = set()
+    criteria: set[tuple[int, int, int]] = set()
+    shop_hashes: set[tuple[Any, ...]] = set()
+
+    def shop_keys(doc: dict[str, Any]) -> set[tuple[Any, ...]]:
+        return {(e["Hash"]["Text"], e["MinLevel"], e["MaxLevel"], e["BaseAmount"], e["RegenAmount"],
+                 e["RegenInterval"], e["SpawnChance"]) for e in (doc.get("ShopHashData") or {}).get("Items") or []}
+
+    def intern(doc: dict[str, Any]) -> None:
+        shop_hashes.update(shop_keys(doc))
+        pairs.update((s["Stat"], s["RawValue"]) for s in doc.get("StatValues") or [])
+        atkdef = doc.get("AttackDefenseData") or {}
+        for side in ("Attack", "Defense"):
+            pairs.update((s["Stat"], s["RawValue"]) for s in atkdef.get(side) or [])
+        for part in ("Animation", "Mesh"):
+            stat = (doc.get("AnimationMesh") or {}).get(part)
+            if stat:
+                pairs.add((stat["Stat"], stat["RawValue"]))
+        for action in (doc.get("ActionData") or {}).get("Actions") or []:
+            criteria.update((c["Value1"], c["Value2"], c["Operator"]) for c in action["Criteria"])
+        for data in doc.get("SpellData") or []:
+            for spell in data["Items"]:
+                criteria.update((c["Value1"], c["Value2"], c["Operator"]) for c in spell["Criteria"])
+
+    for doc in documents:
+        intern(doc)
+        counts["items"] += 1
+        counts["item_shop_hash"] += len(shop_keys(doc))
+        counts["item_stats"] += len(doc.get("StatValues") or [])
+        atkdef = doc.get("AttackDefenseData")
+        if atkdef:
+            counts["attack_defense"] += 1
+            counts["attack_defense_attack"] += len(atkdef.get("Attack") or [])
+            counts["attack_defense_defense"] += len(atkdef.get("Defense") or [])
+        counts["animation_mesh"] += 1 if doc.get("AnimationMesh") else 0
+        for action in (doc.get("ActionData") or {}).get("Actions") or []:
+            counts["actions"] += 1
+            counts["action_criteria"] += len(action["Criteria"])
+        for data in doc.get("SpellData") or []:
+            counts["spell_data"] += 1
+            counts["item_spell_data"] += 1
+            counts["spells"] += len(data["Items"])
+            counts["spell_data_spells"] += len(data["Items"])
+            counts["spell_criteria"] += sum(len(spell["Criteria"]) for spell in data["Items"])
+    for doc in other_kind:
+        intern(doc)
+    counts["stat_values"] = len(pairs)
+    counts["criteria"] = len(criteria)
+    counts["shop_hash"] = len(shop_hashes)
+    return {table: counts[table] for table in COLUMNS}
 
 
 def write_dump(path: Path, documents: Iterator[dict[str, Any]]) -> GeneratedDump:

@@ -51,7 +51,8 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     "item_stats": (("item_id", "int4"), ("stat_value_id", "int4")),
     "item_shop_hash": (("item_id", "int4"), ("shop_hash_id", "int4")),
     "actions": (("id", "int4"), ("action", "int4"), ("item_id", "int4")),
-    "action_criteria": (("action_id", "int4"), ("criterion_id", "int4"), ("order_index", "int4")),
+    # Its id is numbered here too: a server-side default would cost a sequence call per row.
+    "action_criteria": (("action_id", "int4"), ("criterion_id", "int4"), ("order_index", "int4"), ("id", "int4")),
     "spell_data": (("id", "int4"), ("event", "int4")),
     "item_spell_data": (("item_id", "int4"), ("spell_data_id", "int4")),
     "spells": (
@@ -67,7 +68,7 @@ TUPLE_TABLES = ("shop_hash", "animation_mesh", "items", "spells")
 #: Tables of interned keys, written from their `Interner`s.
 INTERNED_TABLES = ("stat_values", "criteria", "shop_hash")
 #: Tables whose ids the builder hands out (stat_values and criteria through their interners).
-OWNED_ID_TABLES = ("attack_defense", "animation_mesh", "actions", "spell_data", "spells")
+OWNED_ID_TABLES = ("attack_defense", "animation_mesh", "actions", "action_criteria", "spell_data", "spells")
 
 
 class RecordError(ValueError):
@@ -285,7 +286,10 @@ class ItemRows:
         if spell_data:
             self._add_spell_data(item_id, spell_data)
 
-    def _criteria_rows(self, owner_id: int, criteria: Iterable[dict[str, Any]], out: Columns) -> None:
+    def _criteria_rows(self, owner_id: int, criteria: Iterable[dict[str, Any]], out: Columns,
+                       ids_of: str | None = None) -> None:
+        """Rows linking `owner_id` to its criteria in order; numbered from `next_ids[ids_of]`
+        into a fourth column when `ids_of` names the table."""
         known = self.criteria.known.get
         intern = self.criteria.id_of
         criterion_ids = []
@@ -293,10 +297,15 @@ class ItemRows:
             key = (c["Value1"], c["Value2"], c["Operator"])
             found = known(key)
             criterion_ids.append(found if found is not None else intern(key))
-        owners, criterion_column, order = out
-        owners.extend([owner_id] * len(criterion_ids))
+        count = len(criterion_ids)
+        owners, criterion_column, order = out[:3]
+        owners.extend([owner_id] * count)
         criterion_column.extend(criterion_ids)
-        order.extend(range(len(criterion_ids)))
+        order.extend(range(count))
+        if ids_of is not None:
+            first = self.next_ids[ids_of]
+            self.next_ids[ids_of] = first + count
+            out[3].extend(range(first, first + count))
 
     def _add_shop_hashes(self, item_id: int, entries: Iterable[dict[str, Any]]) -> None:
         intern = self.shop_hash.id_of
@@ -320,7 +329,7 @@ class ItemRows:
             item_ids.append(item_id)
             criteria = action.get("Criteria")
             if criteria:
-                self._criteria_rows(action_id, criteria, self.action_criteria)
+                self._criteria_rows(action_id, criteria, self.action_criteria, "action_criteria")
 
     def _add_spell_data(self, item_id: int, spell_data: list[dict[str, Any]]) -> None:
         ids = self.next_ids
