@@ -16,24 +16,26 @@ from import_pipeline.sources.gamedata.dump import DumpRecord, UnchangedRecord, r
 
 SAMPLE = Path(__file__).resolve().parent / "data" / "gamedata" / "items_500.json"
 
-Outcome = tuple[str, int, object, object]
+Outcome = tuple[str, int, object, object, str | None]
 
 
-def full_decoder(path: Path) -> list[Outcome]:
+def full_decoder(path: Path, documents: bool) -> list[Outcome]:
     with path.open("rb") as stream:
-        return [_outcome(r, {}) for r in dump._decode_stream(stream, str(path), 0, set())]
+        return [_outcome(r, {}, documents) for r in dump._decode_stream(stream, str(path), 0, set())]
 
 
 def fast_path(path: Path, known: dict[int, bytes]) -> list[Outcome]:
-    return [_outcome(r, known) for r in read_dump(path, known)]
+    return [_outcome(r, known, not known) for r in read_dump(path, known)]
 
 
-def _outcome(record: DumpRecord | UnchangedRecord | Reject, known: dict[int, bytes]) -> Outcome:
+def _outcome(record: DumpRecord | UnchangedRecord | Reject, known: dict[int, bytes], documents: bool) -> Outcome:
+    """What a reader said about one element; documents as JSON text, so 1e+20 is not 10**20."""
     if isinstance(record, UnchangedRecord):
-        return ("record", record.offset, record.aoid, known[record.aoid])
+        return ("record", record.offset, record.aoid, known[record.aoid], None)
     if isinstance(record, DumpRecord):
-        return ("record", record.offset, record.aoid, record_digest(record.data))
-    return ("reject", record.offset or 0, record.reason, None)
+        document = json.dumps(record.document) if documents else None
+        return ("record", record.offset, record.aoid, record_digest(record.data), document)
+    return ("reject", record.offset or 0, record.reason, None, None)
 
 
 def sample_head(records: int) -> bytes:
@@ -74,6 +76,7 @@ def test_every_damage_reads_as_the_full_decoder_reads_it(tmp_path: Path, monkeyp
     path.write_bytes(clean)
     known_all = {r.aoid: record_digest(r.data) for r in read_dump(path) if isinstance(r, DumpRecord)}
     nested = json.dumps(dict(documents[3], Extra=[{"DBType": 1, "AOID": 99}, {"DBType": 2}]))
+    first = json.dumps(documents[0]).encode()
     damages: list[bytes] = [
         clean.replace(b"[", b"\xef\xbb\xbf  [\n", 1),
         clean.replace(b"}, {", b"},\n  {"),
@@ -84,6 +87,9 @@ def test_every_damage_reads_as_the_full_decoder_reads_it(tmp_path: Path, monkeyp
         clean.replace(b'"AOID": ', b'"AOID": 1', 1),
         clean.replace(json.dumps(documents[5]).encode(), json.dumps(documents[4]).encode()),  # a repeated AOID
         b"[]", b"  [ ] ", b"{}", b"", b"[1, 2]", b'[{"AOID": 1}, {"AOID": 2}]',
+        # Numbers orjson reads differently from the stdlib: past 64 bits, past a double.
+        clean.replace(first, first[:-1] + b', "Big": 123456789012345678901234, "Low": -9223372036854775809}'),
+        clean.replace(first, first[:-1] + b', "Huge": 1e400}'),
     ]
     rng = random.Random(7)
     for _ in range(150):
@@ -95,10 +101,21 @@ def test_every_damage_reads_as_the_full_decoder_reads_it(tmp_path: Path, monkeyp
     for n, damaged in enumerate(damages):
         path.write_bytes(damaged)
         try:
-            expected = full_decoder(path)
+            expected = {True: full_decoder(path, True), False: full_decoder(path, False)}
         except dump.DumpFormatError:
             with pytest.raises(dump.DumpFormatError):
                 list(read_dump(path, known_all))
             continue
         for known in ({}, known_all):
-            assert fast_path(path, known) == expected, (n, damaged[:200])
+            assert fast_path(path, known) == expected[not known], (n, damaged[:200])
+
+
+def test_numbers_keep_their_exact_value_or_are_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "items.json"
+    path.write_bytes(b'[{"DBType": 1, "AOID": 1, "Big": 123456789012345678901234, "Low": -9223372036854775809}, '
+                     b'{"DBType": 1, "AOID": 2, "Huge": -1e400}, {"DBType": 1, "AOID": 3}]')
+    out = list(read_dump(path))
+    assert isinstance(out[0], DumpRecord)
+    assert (out[0].document["Big"], out[0].document["Low"]) == (123456789012345678901234, -9223372036854775809)
+    assert isinstance(out[1], Reject) and out[1].reason == "-1e400 is too large for a double (PostgreSQL cannot store it)"
+    assert isinstance(out[2], DumpRecord) and out[2].aoid == 3

@@ -1,21 +1,24 @@
 """Stream the records of an item or nano dump (`items.json`, `nanos.json`) in bounded memory.
 
 A dump is one JSON array of item objects, usually on a single line, hundreds of MB long.
-`read_dump` decodes one element at a time from a bounded text buffer with the C JSON
+The full decoder reads one element at a time from a bounded text buffer with the C JSON
 decoder, so records come out at C speed with their exact byte offset, and memory stays
 bounded by the buffer and the largest record. A malformed element becomes a `Reject`; the
 reader then resumes at the next object that decodes as an item (one with an `AOID`), so
 one bad record costs only itself: bytes that are not UTF-8, `NaN` or `Infinity` (not JSON,
 and PostgreSQL's json types refuse them), nesting deeper than the decoder's recursion
 limit, a lone UTF-16 surrogate escape (`"\ud800"`, which no UTF-8 text can hold) and NUL
-characters are each a reject. A UTF-8 byte order mark before the array is skipped. A
-truncated file yields the complete records and one reject for the tail.
+characters are each a reject, and so is a number too large for a double (`1e400`). A UTF-8
+byte order mark before the array is skipped. A truncated file yields the complete records
+and one reject for the tail.
 
 Records are first cut from the bytes (`scan.RecordSlices`). A record whose AOID has a known
 digest and whose bytes hash to it is yielded as an `UnchangedRecord`, never decoded; the
-others are decoded with orjson. At the first slice that orjson refuses or that is not an
-element, and for the rest of the file, the reader falls back to the full decoder described
-above, which finds every reject and its reason.
+others are decoded with orjson (or, when they hold a run of 19 digits, which orjson may
+read as a float, with the stdlib decoder). At the first slice that the decoder refuses or
+that is not an element, and for the rest of the file, the reader falls back to the full
+decoder described above, which finds every reject and its reason. The one difference left:
+orjson accepts nesting to 1,024 levels, the full decoder to its recursion limit (~990).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import json
+import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -50,7 +54,14 @@ def _refuse_constant(name: str) -> Any:
     raise _NotJson(f"{name} is not a JSON value (PostgreSQL cannot store it)")
 
 
-_decoder = json.JSONDecoder(parse_constant=_refuse_constant)
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (math.inf, -math.inf):
+        raise _NotJson(f"{text} is too large for a double (PostgreSQL cannot store it)")
+    return value
+
+
+_decoder = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
 #: Errors that make one element undecodable, not the file.
 _ELEMENT_ERRORS = (json.JSONDecodeError, _NotJson, RecursionError)
 #: Escapes of characters PostgreSQL text cannot hold (NUL), or that may be lone surrogates.
@@ -157,6 +168,8 @@ def read_dump(
 
 
 _AOID = re.compile(rb'"AOID"[ \t\r\n]*:[ \t\r\n]*(-?[0-9]{1,10})[ \t\r\n]*[,}]')
+#: orjson reads integers past 64 bits (some of 19 digits) as floats; such records go to the stdlib.
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
 
 
 def _read_stream(
@@ -175,11 +188,17 @@ def _read_stream(
                 seen.add(aoid)
                 yield UnchangedRecord(offset, aoid)
                 continue
-        try:
-            value = loads(data)
-        except decode_error:
-            slices.unrecognised_at = offset
-            break
+        if _LONG_DIGITS.search(data) is None:
+            try:
+                value = loads(data)
+            except decode_error:
+                slices.unrecognised_at = offset
+                break
+        else:
+            value = _exactly_decoded(data)
+            if value is _UNDECODABLE:
+                slices.unrecognised_at = offset
+                break
         problem = record_problem(value)
         if problem is None and value["AOID"] in seen:
             problem = f"duplicate AOID {value['AOID']} in this file"
@@ -192,6 +211,20 @@ def _read_stream(
         yield DumpRecord(source=source, offset=offset, aoid=value["AOID"], document=value, data=data)
     if slices.unrecognised_at is not None:
         yield from _decode_stream(stream, source, slices.unrecognised_at, seen)
+
+
+_UNDECODABLE = object()
+
+
+def _exactly_decoded(data: bytes) -> Any:
+    """`data` decoded by the stdlib decoder (exact integers of any size), or `_UNDECODABLE`
+    when it is not one whole JSON value that decoder accepts."""
+    try:
+        text = data.decode("utf-8")
+        value, end = _decoder.raw_decode(text)
+    except (UnicodeDecodeError, *_ELEMENT_ERRORS):
+        return _UNDECODABLE
+    return value if end == len(text) else _UNDECODABLE
 
 
 def _decode_stream(stream: BinaryIO, source: str, start: int, seen: set[int]) -> Iterator[DumpRecord | Reject]:
