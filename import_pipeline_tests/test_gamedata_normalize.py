@@ -81,3 +81,11 @@ def test_a_bad_record_leaves_the_batch_and_interners_as_they_were(break_it, reas
     assert (999, 999) not in rows.stat_values.known
     assert row_count(batch["stat_values"]) == 5 and row_count(batch["item_stats"]) == 6
     assert list(batch["actions"][0]) == [1, 2]  # ids continue without a gap
+
+
+def test_spell_parameters_keep_integers_past_64_bits() -> None:
+    from import_pipeline.sources.gamedata.normalize import jsonb_binary
+
+    for params in ({"Stat": 4, "Text": "Ø"}, {"Big": 10**30, "Low": -(2**63) - 1}):
+        encoded = jsonb_binary(params)
+        assert encoded[:1] == b"\x01" and json.loads(encoded[1:]) == params
