@@ -168,8 +168,14 @@ def read_dump(
 
 
 _AOID = re.compile(rb'"AOID"[ \t\r\n]*:[ \t\r\n]*(-?[0-9]{1,10})[ \t\r\n]*[,}]')
-#: orjson reads integers past 64 bits (some of 19 digits) as floats; such records go to the stdlib.
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+#: orjson reads integers past 64 bits (some of 19 digits) as floats; such records go to the
+#: stdlib. A run of 19 digits is found by mapping every digit to "0" (a regex is 10x slower).
+_DIGITS_AS_ZEROS = bytes.maketrans(b"0123456789", b"0" * 10)
+_NINETEEN_DIGITS = b"0" * 19
+
+
+def _long_digit_run(data: bytes) -> bool:
+    return _NINETEEN_DIGITS in data.translate(_DIGITS_AS_ZEROS)
 
 
 def _read_stream(
@@ -188,7 +194,7 @@ def _read_stream(
                 seen.add(aoid)
                 yield UnchangedRecord(offset, aoid)
                 continue
-        if _LONG_DIGITS.search(data) is None:
+        if not _long_digit_run(data):
             try:
                 value = loads(data)
             except decode_error:
