@@ -117,5 +117,6 @@ def test_numbers_keep_their_exact_value_or_are_rejected(tmp_path: Path) -> None:
     out = list(read_dump(path))
     assert isinstance(out[0], DumpRecord)
     assert (out[0].document["Big"], out[0].document["Low"]) == (123456789012345678901234, -9223372036854775809)
-    assert isinstance(out[1], Reject) and out[1].reason == "-1e400 is too large for a double (PostgreSQL cannot store it)"
+    assert isinstance(out[1], Reject)
+    assert out[1].reason == "-1e400 is too large for a double (PostgreSQL cannot store it)"
     assert isinstance(out[2], DumpRecord) and out[2].aoid == 3
