@@ -3,9 +3,9 @@
 `dump_batches` reads a dump once. Each record's raw UTF-8 text is hashed (16-byte
 BLAKE2b) and compared with the hash stored for its AOID: unchanged records are skipped
 (the reader does not even decode them), new records get the next item id, changed ones
-keep theirs. Rows are built by `ItemRows`
-and handed out every `batch_items` written items. The last thing yielded is a
-`DumpSummary`. No I/O besides reading the file, so it can run in another process.
+keep theirs. Rows are built by `ItemRows` and handed out every `batch_items` written
+items. The last thing yielded is a `DumpSummary`. No I/O besides reading the file, so it
+can run in another process.
 """
 
 from __future__ import annotations
