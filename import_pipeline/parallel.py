@@ -29,6 +29,7 @@ import multiprocessing
 import os
 import pickle
 import queue
+import signal
 import sys
 import threading
 import types
@@ -44,6 +45,8 @@ _VALUE = "__value__"
 _OUT_OF_BAND = "__out_of_band__"
 #: Seconds between checks that the child is still alive while the parent waits for it.
 POLL_SECONDS = 1.0
+#: Seconds a child stopped early has to exit on SIGTERM before it is killed.
+STOP_SECONDS = 5.0
 
 
 class ChildProcessError(RuntimeError):
@@ -71,6 +74,10 @@ class _OutOfBandPickler(pickle.Pickler):
 
 def _child(function: Callable[..., Iterator[Any]] | str, kwargs: dict[str, Any], out: Connection,
            out_of_band: bool, unimportable: tuple[str, ...], max_pending: int) -> None:
+    # The parent stops an unfinished child with SIGTERM (`terminate`). An ignored signal is
+    # inherited across exec, and whatever started the parent may have ignored SIGTERM: then
+    # the child could not be stopped, and the parent would wait on it for ever.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _exit_with_parent()
     if unimportable:
         sys.meta_path.insert(0, _Unimportable(unimportable))
@@ -250,5 +257,8 @@ def iterate_in_process(
     finally:
         if child.is_alive():
             child.terminate()
+            child.join(STOP_SECONDS)
+            if child.is_alive():  # SIGTERM ignored by the child's own code
+                child.kill()
         child.join()
         values.close()

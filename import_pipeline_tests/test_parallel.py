@@ -153,3 +153,38 @@ def test_a_script_without_a_main_guard_works(tmp_path: Path) -> None:
                           env={**os.environ, "PYTHONPATH": str(root)})
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["10"]
+
+
+def stubborn_values(count: int) -> Iterator[dict]:
+    """Values from a child whose own code ignores SIGTERM."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    yield from sized_values([1_000_000] * count)
+
+
+STOPPED_EARLY = """
+import signal, sys
+from import_pipeline_tests.test_parallel import sized_values, stubborn_values
+from import_pipeline.parallel import iterate_in_process
+if sys.argv[1] == "ignored-by-parent":
+    # As a process started with SIGTERM ignored: children inherit that across exec.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    values = iterate_in_process(sized_values, {"sizes": [1_000_000] * 50}, out_of_band=True)
+else:
+    values = iterate_in_process(stubborn_values, {"count": 50}, out_of_band=True)
+for value in values:
+    if value["number"] == 2:
+        break
+values.close()  # as when the caller's function returns and drops it
+print("stopped")
+"""
+
+
+@pytest.mark.parametrize("mode", ["ignored-by-parent", "ignored-by-child"])
+def test_an_early_stop_ends_a_child_that_ignores_sigterm(tmp_path: Path, mode: str) -> None:
+    script = tmp_path / "stopped_early.py"
+    script.write_text(STOPPED_EARLY)
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, str(script), mode], capture_output=True, text=True, cwd=root, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["stopped"]
