@@ -112,8 +112,9 @@ def test_a_run_becomes_a_job_whose_pod_imports_the_partition(tmp_path: Path, dat
     (home / "dagster.yaml").write_text(yaml.safe_dump(config))
     secret = {"IMPORT_PIPELINE_DATABASE_URL": database_url,
               "IMPORT_PIPELINE_DAGSTER_STORAGE_URL": dagster_storage_url(database_url)}
-    for name, value in {**secret, "DAGSTER_HOME": str(home), EXECUTOR_ENV: ""}.items():
+    for name, value in {**secret, "DAGSTER_HOME": str(home)}.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.delenv(EXECUTOR_ENV, raising=False)  # the launcher must not need it
 
     with dg.DagsterInstance.get() as instance:
         assert type(instance.run_launcher).__name__ == "K8sRunLauncher"
