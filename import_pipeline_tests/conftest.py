@@ -100,3 +100,24 @@ def conn(database_url: str) -> Iterator[psycopg.Connection]:
     """A connection to this test's database (not autocommit)."""
     with psycopg.connect(database_url) as connection:
         yield connection
+
+
+@pytest.fixture
+def limited_role(conn: psycopg.Connection) -> Iterator[str]:
+    """A role that is no superuser, with every right on this test's database's tables; `SET ROLE` to use it.
+
+    Roles belong to the whole server, so it is dropped (with its grants) when the test ends."""
+    role = f"ip_limited_{uuid.uuid4().hex[:8]}"
+    name = sql.Identifier(role)
+    conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(name))
+    schemas = [row[0] for row in conn.execute(
+        "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema'")]
+    for schema in map(sql.Identifier, schemas):
+        conn.execute(sql.SQL("GRANT ALL ON SCHEMA {s} TO {r}; GRANT ALL ON ALL TABLES IN SCHEMA {s} TO {r};"
+                             " GRANT ALL ON ALL SEQUENCES IN SCHEMA {s} TO {r}").format(s=schema, r=name))
+    conn.commit()
+    yield role
+    conn.rollback()
+    conn.execute("RESET ROLE")
+    conn.execute(sql.SQL("DROP OWNED BY {r}; DROP ROLE {r}").format(r=name))
+    conn.commit()

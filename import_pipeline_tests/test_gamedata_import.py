@@ -7,9 +7,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from import_pipeline.generate.gamedata import expected_row_counts
 from import_pipeline.load.gamedata.dump import import_dump
+from import_pipeline.postgres.references import ReferenceCheckedCopy
 from import_pipeline.sources.gamedata.normalize import COLUMNS
 
 DATA = Path(__file__).resolve().parent / "data" / "gamedata"
@@ -438,3 +440,35 @@ def test_an_import_from_a_script_without_a_main_guard_works(database_url: str, t
                           timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["500"]
+
+
+def test_batch_checked_and_trigger_checked_foreign_keys_store_the_same_rows(
+    conn: psycopg.Connection, tmp_path: Path, limited_role: str
+) -> None:
+    """A superuser's import skips the per-row foreign-key triggers and checks each batch;
+    a role that may not skip them gets the triggers. The tables must come out the same."""
+    docs = documents()
+    changed = copy.deepcopy(docs)
+    changed[0]["StatValues"][0]["RawValue"] = 123456789
+    changed.pop(5)
+    changed_dump = write(tmp_path / "changed.json", changed)
+
+    def import_all() -> dict[str, list[tuple]]:
+        conn.execute(f"TRUNCATE {', '.join(f'gamedata.{table}' for table in COLUMNS)} CASCADE")
+        conn.commit()
+        import_dump(conn, SAMPLE, "items")
+        import_dump(conn, changed_dump, "items")
+        import_dump(conn, SAMPLE, "nanos")
+        return snapshot(conn)
+
+    with conn.transaction():
+        assert ReferenceCheckedCopy.for_tables(conn, [f"gamedata.{table}" for table in COLUMNS]).checked
+    batch_checked = import_all()
+    # Refreshing the view takes its owner.
+    conn.execute(sql.SQL("ALTER MATERIALIZED VIEW gamedata.symbiant_items OWNER TO {}").format(
+        sql.Identifier(limited_role)))
+    conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(limited_role)))
+    with conn.transaction():
+        assert not ReferenceCheckedCopy.for_tables(conn, [f"gamedata.{table}" for table in COLUMNS]).checked
+    assert import_all() == batch_checked
+    assert table_counts(conn) == expected_counts([*changed, *docs])  # both kinds: their owned rows add up

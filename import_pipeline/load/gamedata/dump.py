@@ -33,10 +33,11 @@ import psycopg
 
 from import_pipeline.parallel import iterate_in_process
 from import_pipeline.postgres.constraints import Restored, bulk_load_mode, restore_abandoned
-from import_pipeline.postgres.copy import copy_int4_columns, copy_rows
+from import_pipeline.postgres.copy import copy_rows
 from import_pipeline.postgres.guards import MAX_DELETE_SHARE, check_deletion
 from import_pipeline.postgres.ids import next_free_id, sync_identity
 from import_pipeline.postgres.locks import advisory_lock
+from import_pipeline.postgres.references import ReferenceCheckedCopy
 from import_pipeline.postgres.rejects import clear_rejects, write_rejects
 from import_pipeline.postgres.statements import fetch_row, statement
 from import_pipeline.postgres.tables import analyze_tables
@@ -278,6 +279,7 @@ class _BatchWriter:
         self.types = {table: [t for _, t in columns] for table, columns in COLUMNS.items()}
         self.names = {table: [c for c, _ in columns] for table, columns in COLUMNS.items()}
         self.temp_tables = False
+        self.checked_copy = ReferenceCheckedCopy.for_tables(conn, TABLES)
 
     def _ensure_temp_tables(self) -> None:
         if not self.temp_tables:
@@ -317,9 +319,9 @@ class _BatchWriter:
             if table == "items" and changed:
                 self._write_items(cast(list[tuple[Any, ...]], rows), changed)
             elif isinstance(rows, tuple):
-                copy_int4_columns(self.conn, f"{SCHEMA}.{table}", self.names[table], rows)
+                self.checked_copy.copy_int4_columns(f"{SCHEMA}.{table}", self.names[table], rows)
             else:
-                copy_rows(self.conn, f"{SCHEMA}.{table}", self.names[table], rows, self.types[table])
+                self.checked_copy.copy_rows(f"{SCHEMA}.{table}", self.names[table], rows, self.types[table])
             seconds = self.result.table_seconds
             seconds[table] = seconds.get(table, 0.0) + time.perf_counter() - started
             written = self.result.rows_written
@@ -327,7 +329,7 @@ class _BatchWriter:
 
     def _write_items(self, rows: list[tuple], changed: set[int]) -> None:
         names, types = self.names["items"], self.types["items"]
-        copy_rows(self.conn, f"{SCHEMA}.items", names, (r for r in rows if r[0] not in changed), types)
+        self.checked_copy.copy_rows(f"{SCHEMA}.items", names, (r for r in rows if r[0] not in changed), types)
         self.conn.execute(statement("gamedata", "clear_changed_items"))
         copy_rows(self.conn, "gamedata_changed_items", names, (r for r in rows if r[0] in changed), types)
         self.conn.execute(statement("gamedata", "update_changed_items"))
