@@ -16,7 +16,9 @@ the end, and the `symbiant_items` view is refreshed when the items changed. All 
 one transaction, so readers see the old import or the new one.
 Imports of either kind are serialized by an advisory lock, since both share the interned
 tables. When a kind is loaded into empty tables (an initial load), secondary indexes and
-foreign keys are dropped first and rebuilt after the commit, timed apart.
+foreign keys are dropped first and rebuilt after the commit, timed apart. Otherwise each
+COPY checks its foreign keys once per batch instead of once per row, where the role may skip
+PostgreSQL's triggers (`ReferenceCheckedCopy`).
 """
 
 from __future__ import annotations
