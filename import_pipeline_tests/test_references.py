@@ -5,6 +5,7 @@ from array import array
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.pq import TransactionStatus
 
 from import_pipeline.postgres.references import ReferenceCheckedCopy
 
@@ -58,8 +59,8 @@ def test_a_key_with_no_referenced_row_fails_the_batch_as_the_trigger_would(
     tables: psycopg.Connection, how: str
 ) -> None:
     conn = tables
-    with pytest.raises(psycopg.errors.ForeignKeyViolation) as failure, conn.transaction():
-        checked = ReferenceCheckedCopy.for_tables(conn, ["public.child"])
+    checked = ReferenceCheckedCopy.for_tables(conn, ["public.child"])
+    with pytest.raises(psycopg.errors.ForeignKeyViolation) as failure:
         if how == "int4_columns":
             checked.copy_int4_columns("public.child", ["id", "parent_id", "other_id"],
                                       columns([1, 2], [1, 9], [1, 1]))
@@ -68,6 +69,11 @@ def test_a_key_with_no_referenced_row_fails_the_batch_as_the_trigger_would(
     # Raised by the batch check, not by PostgreSQL's trigger (whose message names the bare table).
     assert '"public.child"' in str(failure.value)
     assert "child_parent_id_fkey" in str(failure.value) and "(parent_id)=(9)" in str(failure.value)
+    # Aborted on the server, as the trigger would have left it: catching the error commits nothing.
+    assert conn.info.transaction_status == TransactionStatus.INERROR
+    with pytest.raises(psycopg.errors.InFailedSqlTransaction):
+        conn.execute("SELECT 1")
+    conn.commit()  # in an aborted transaction COMMIT rolls back
     assert conn.execute("SELECT count(*) FROM child").fetchone() == (0,)
     assert replication_role(conn) == "origin"
 
@@ -124,6 +130,21 @@ def test_a_deferred_foreign_key_is_left_to_its_trigger(tables: psycopg.Connectio
         checked.copy_int4_columns("public.child", ["id", "parent_id", "other_id"], columns([1], [7], [1]))
         conn.execute("INSERT INTO parent VALUES (7, 'g')")
     assert conn.execute("SELECT parent_id FROM child").fetchall() == [(7,)]
+
+
+@pytest.mark.parametrize(("change", "table"), [
+    ("ALTER TABLE child ALTER CONSTRAINT child_other_id_fkey DEFERRABLE INITIALLY IMMEDIATE", "child"),
+    ("ALTER TABLE parent ENABLE ROW LEVEL SECURITY", "child"),
+    ("ALTER TABLE parent ADD UNIQUE (id, code);"
+     " CREATE TABLE grandchild (a integer, b text, FOREIGN KEY (a, b) REFERENCES parent (id, code))", "grandchild"),
+])
+def test_keys_a_batch_check_would_not_match_are_left_to_their_triggers(
+    tables: psycopg.Connection, change: str, table: str
+) -> None:
+    conn = tables
+    conn.execute(change)
+    with conn.transaction():
+        assert ReferenceCheckedCopy.for_tables(conn, [f"public.{table}"]).checked == {}
 
 
 def test_a_key_on_a_column_left_to_its_default_is_left_to_the_trigger(tables: psycopg.Connection) -> None:
