@@ -154,3 +154,23 @@ def test_a_key_on_a_column_left_to_its_default_is_left_to_the_trigger(tables: ps
         ReferenceCheckedCopy.for_tables(conn, ["public.child"]).copy_int4_columns(
             "public.child", ["id", "parent_id"], columns([1], [1]))
     assert "child_other_id_fkey" in str(failure.value)
+
+
+def test_a_role_granted_the_parameter_checks_per_batch_where_it_may_lock_the_referenced_rows(
+    tables: psycopg.Connection, limited_role: str
+) -> None:
+    conn = tables
+    if conn.info.server_version < 150000:
+        pytest.skip("GRANT SET ON PARAMETER needs PostgreSQL 15")
+    role = sql.Identifier(limited_role)
+    conn.execute(sql.SQL("GRANT SET ON PARAMETER session_replication_role TO {}").format(role))
+    conn.execute("CREATE TABLE other_parent (id integer PRIMARY KEY);"
+                 " CREATE TABLE other_child (parent_id integer REFERENCES other_parent)")
+    conn.execute(sql.SQL("GRANT SELECT, INSERT ON other_parent, other_child TO {}").format(role))
+    conn.execute(sql.SQL("SET ROLE {}").format(role))
+    with conn.transaction():
+        checked = ReferenceCheckedCopy.for_tables(conn, ["public.child", "public.other_child"])
+        # FOR KEY SHARE takes the right to update: without it, the trigger must lock for the role.
+        assert list(checked.checked) == ["public.child"]
+        checked.copy_int4_columns("public.child", ["id", "parent_id", "other_id"], columns([1], [2], [3]))
+    assert conn.execute("SELECT parent_id, other_id FROM child").fetchall() == [(2, 3)]
