@@ -174,3 +174,15 @@ def test_a_role_granted_the_parameter_checks_per_batch_where_it_may_lock_the_ref
         assert list(checked.checked) == ["public.child"]
         checked.copy_int4_columns("public.child", ["id", "parent_id", "other_id"], columns([1], [2], [3]))
     assert conn.execute("SELECT parent_id, other_id FROM child").fetchall() == [(2, 3)]
+
+
+def test_a_referenced_table_with_an_awkward_name_is_checked_by_its_catalog_name(tables: psycopg.Connection) -> None:
+    conn = tables
+    conn.execute('CREATE TABLE "Odd Parent.x ""q""" (id integer PRIMARY KEY);'
+                 ' INSERT INTO "Odd Parent.x ""q""" VALUES (5);'
+                 ' CREATE TABLE kid (parent_id integer REFERENCES "Odd Parent.x ""q""")')
+    checked = ReferenceCheckedCopy.for_tables(conn, ["public.kid"])
+    assert [key.referenced_table for key in checked.checked["public.kid"]] == ['Odd Parent.x "q"']
+    checked.copy_int4_columns("public.kid", ["parent_id"], columns([5, 5]))
+    with pytest.raises(psycopg.errors.ForeignKeyViolation, match=r'"public.Odd Parent.x "q""'):
+        checked.copy_int4_columns("public.kid", ["parent_id"], columns([6]))

@@ -37,7 +37,7 @@ from import_pipeline.postgres.identifiers import qualified_name, table_identifie
 #: would do what the key's trigger does: one column, never deferred, plain tables on both
 #: sides, no row security hiding referenced rows, and the right to lock them.
 _FOREIGN_KEYS = """
-SELECT c.conname, a.attname::text, c.confrelid::regclass::text, fa.attname::text,
+SELECT c.conname, a.attname::text, fn.nspname::text, ft.relname::text, fa.attname::text,
        format_type(fa.atttypid, fa.atttypmod),
        cardinality(c.conkey) = 1 AND NOT c.condeferrable AND t.relkind = 'r' AND ft.relkind = 'r'
        AND NOT ft.relrowsecurity
@@ -45,6 +45,7 @@ SELECT c.conname, a.attname::text, c.confrelid::regclass::text, fa.attname::text
 FROM pg_constraint c
 JOIN pg_class t ON t.oid = c.conrelid
 JOIN pg_class ft ON ft.oid = c.confrelid
+JOIN pg_namespace fn ON fn.oid = ft.relnamespace
 JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
 JOIN pg_attribute fa ON fa.attrelid = c.confrelid AND fa.attnum = c.confkey[1]
 WHERE c.contype = 'f' AND c.conrelid = %s::regclass
@@ -57,10 +58,12 @@ _MAY_SET_ROLE_PARAMETER = "SELECT has_parameter_privilege('session_replication_r
 
 @dataclass(frozen=True)
 class ForeignKey:
-    """A single-column foreign key: `column` of the table refers to `referenced_column` of `referenced_table`."""
+    """A single-column foreign key: `column` of the table refers to `referenced_column` of
+    `referenced_schema`.`referenced_table` (names as in the catalog, unquoted)."""
 
     name: str
     column: str
+    referenced_schema: str
     referenced_table: str
     referenced_column: str
     referenced_type: str
@@ -92,7 +95,7 @@ class ReferenceCheckedCopy:
             if not all(key[-1] for key in keys):
                 continue
             if keys:
-                checked[table] = [ForeignKey(*key[:5]) for key in keys]
+                checked[table] = [ForeignKey(*key[:6]) for key in keys]
         return cls(conn, checked)
 
     def copy_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]],
@@ -138,7 +141,7 @@ class ReferenceCheckedCopy:
                 missing = next(v for v in wanted if v not in locked)
                 self._fail(f'insert or update on table "{qualified_name(table)}" violates foreign key constraint '
                            f'"{key.name}": key ({key.column})=({missing}) is not present in table '
-                           f'"{key.referenced_table}"')
+                           f'"{key.referenced_schema}.{key.referenced_table}"')
 
     def _fail(self, message: str) -> NoReturn:
         """Raise `ForeignKeyViolation` from the server, so the transaction is aborted as a
@@ -161,7 +164,7 @@ def may_skip_triggers(conn: psycopg.Connection) -> bool:
 def _locking_query(key: ForeignKey) -> sql.Composed:
     return sql.SQL("SELECT {column} FROM ONLY {table} WHERE {column} = ANY(%s::{type}[]) FOR KEY SHARE").format(
         column=sql.Identifier(key.referenced_column),
-        table=table_identifier(key.referenced_table),
+        table=sql.Identifier(key.referenced_schema, key.referenced_table),
         type=sql.SQL(key.referenced_type),
     )
 
