@@ -1,9 +1,15 @@
 """Every definition of the code location loads and validates, as `dg check defs` would."""
 
 import datetime
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import dagster as dg
 
+import import_pipeline
 from import_pipeline.definitions import defs
 
 
@@ -80,3 +86,21 @@ def test_the_ui_reads_as_the_import_phases_of_each_family() -> None:
     checks = {key.name for key in graph.asset_check_keys}
     assert {"rejects_under_ratio", "conversations_account_for_every_message", "no_orphan_rows"} <= checks
     assert defs().resolve_job_def("maintenance_job") and defs().resolve_schedule_def("maintenance_nightly_schedule")
+
+
+def test_an_installed_copy_without_the_project_files_loads_the_same_definitions(tmp_path: Path) -> None:
+    """`pip install .` and container images hold the package alone, with no pyproject.toml above it."""
+    installed = tmp_path / "site-packages"
+    shutil.copytree(Path(import_pipeline.__file__).parent, installed / "import_pipeline",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    script = (
+        "import import_pipeline, import_pipeline.definitions as d\n"
+        "print(import_pipeline.__file__)\n"
+        "print(len(d.defs().resolve_asset_graph().get_all_asset_keys()))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(installed)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    module_file, asset_count = done.stdout.split()
+    assert Path(module_file).is_relative_to(installed)
+    assert int(asset_count) == len(defs().resolve_asset_graph().get_all_asset_keys())
