@@ -86,6 +86,5 @@ stations_job = dg.define_asset_job(
 readings_job = dg.define_asset_job(
     "example_readings_job",
     selection=dg.AssetSelection.assets(readings),
-    partitions_def=regions,
     description="One region's readings",
 )
