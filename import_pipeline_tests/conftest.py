@@ -104,7 +104,7 @@ def conn(database_url: str) -> Iterator[psycopg.Connection]:
 
 @pytest.fixture
 def limited_role(conn: psycopg.Connection) -> Iterator[str]:
-    """A role that is no superuser, with every right on this test's database's tables; `SET ROLE` to use it.
+    """A role that is not a superuser, with every right on this test's database's tables; `SET ROLE` to use it.
 
     Roles belong to the whole server, so it is dropped (with its grants) when the test ends."""
     role = f"ip_limited_{uuid.uuid4().hex[:8]}"
