@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -106,7 +107,7 @@ class ReferenceCheckedCopy:
             return copy_rows(self.conn, table, columns, rows, types)
         values: list[set[Any]] = [set() for _ in keys]
         positions = [columns.index(key.column) for key in keys]
-        with self._triggers_skipped():
+        with _triggers_skipped(self.conn):
             count = copy_rows(self.conn, table, columns, _collecting(rows, positions, values), types)
         self._check(table, keys, values)
         return count
@@ -116,7 +117,7 @@ class ReferenceCheckedCopy:
         keys = self._keys(table, names)
         if keys is None:
             return copy_int4_columns(self.conn, table, names, columns)
-        with self._triggers_skipped():
+        with _triggers_skipped(self.conn):
             count = copy_int4_columns(self.conn, table, names, columns)
         self._check(table, keys, [set(columns[names.index(key.column)]) for key in keys])
         return count
@@ -127,9 +128,6 @@ class ReferenceCheckedCopy:
         if keys is None or any(key.column not in columns for key in keys):
             return None
         return keys
-
-    def _triggers_skipped(self) -> _TriggersSkipped:
-        return _TriggersSkipped(self.conn)
 
     def _check(self, table: str, keys: list[ForeignKey], values: list[set[Any]]) -> None:
         for key, found in zip(keys, values, strict=True):
@@ -178,19 +176,15 @@ def _collecting(rows: Iterable[Sequence[Any]], positions: list[int], values: lis
         yield row
 
 
-class _TriggersSkipped:
+@contextmanager
+def _triggers_skipped(conn: psycopg.Connection) -> Iterator[None]:
     """`session_replication_role = replica` for the block, then the value from before."""
-
-    def __init__(self, conn: psycopg.Connection) -> None:
-        self.conn = conn
-        self.before = "origin"
-
-    def __enter__(self) -> None:
-        row = self.conn.execute("SELECT current_setting('session_replication_role')").fetchone()
-        self.before = row[0] if row else "origin"
-        self.conn.execute("SELECT set_config('session_replication_role', 'replica', true)")
-
-    def __exit__(self, *exc: object) -> None:
+    row = conn.execute("SELECT current_setting('session_replication_role')").fetchone()
+    before = row[0] if row else "origin"
+    conn.execute("SELECT set_config('session_replication_role', 'replica', true)")
+    try:
+        yield
+    finally:
         # After an error the transaction is aborted, and its end puts the value back.
-        if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.INERROR:
-            self.conn.execute("SELECT set_config('session_replication_role', %s, true)", (self.before,))
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.INERROR:
+            conn.execute("SELECT set_config('session_replication_role', %s, true)", (before,))

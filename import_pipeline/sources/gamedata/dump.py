@@ -205,11 +205,7 @@ def _read_stream(
             if value is _UNDECODABLE:
                 slices.unrecognised_at = offset
                 break
-        problem = record_problem(value)
-        if problem is None and value["AOID"] in seen:
-            problem = f"duplicate AOID {value['AOID']} in this file"
-        if problem is None:
-            problem = text_problem(value, data)
+        problem = _element_problem(value, seen) or text_problem(value, data)
         if problem:
             yield Reject(source, problem, offset=offset, raw=data.decode("utf-8"))
             continue
@@ -220,6 +216,14 @@ def _read_stream(
 
 
 _UNDECODABLE = object()
+
+
+def _element_problem(value: Any, seen: set[int]) -> str | None:
+    """Why decoded element `value` is no item document, or is one whose AOID came earlier in the file."""
+    problem = record_problem(value)
+    if problem is None and value["AOID"] in seen:
+        problem = f"duplicate AOID {value['AOID']} in this file"
+    return problem
 
 
 def _exactly_decoded(data: bytes) -> Any:
@@ -282,9 +286,7 @@ def _decode_stream(stream: BinaryIO, source: str, start: int, seen: set[int]) ->
         offset = buf.pos_byte
         raw = buf.text[index:end]
         buf.consume(end)
-        problem = record_problem(value)
-        if problem is None and value["AOID"] in seen:
-            problem = f"duplicate AOID {value['AOID']} in this file"
+        problem = _element_problem(value, seen)
         data = b""
         if problem is None:
             try:
